@@ -1,0 +1,153 @@
+"""The `intern-tui` command line.
+
+Only argparse and small modules are imported here: every command imports what it needs when it runs,
+so `--help` and the TUI's first frame never wait for litellm, torch or transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import BadInput, InternError
+
+COMMANDS = ("sessions",)
+_VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
+
+DESCRIPTION = """\
+An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.
+
+  intern-tui sessions list [--json]                   list past sessions, newest first
+  intern-tui sessions show ID [--json]                one session: status, approvals, jobs, files
+  intern-tui sessions export ID --format events       the session's event log as JSON Lines
+
+IDs may be abbreviated to any unique prefix, or 'last'."""
+
+EPILOG = """\
+data: --home DIR, else $INTERN_TUI_HOME, else ~/.local/share/intern-tui (sessions.db + workspaces/)
+exit codes: 0 success, 1 runtime failure, 2 usage error or bad input"""
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument(
+        "--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)"
+    )
+    parser.add_argument("--theme", metavar="NAME", default=default, help="colour theme for the TUI")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="intern-tui",
+        usage="intern-tui [--home DIR] COMMAND ...",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=False)
+    parser.add_argument("--version", action="version", version=f"intern-tui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str, **kw) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, **kw)
+        _global_options(p, suppress=True)
+        return p
+
+    sessions = command("sessions", "list, show and export past sessions")
+    ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = ssub.add_parser("list", help="sessions, newest first")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--limit", type=int, default=None, help="show at most N sessions")
+    p = ssub.add_parser("show", help="one session in detail")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p = ssub.add_parser("export", help="write a session's event log")
+    p.add_argument("id", metavar="ID")
+    p.add_argument(
+        "--format", choices=["events"], default="events", help="events: JSON Lines, one event per line"
+    )
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    return parser
+
+
+def _first_positional(argv: list[str]) -> str | None:
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--":
+            return None
+        elif token.startswith("-"):
+            skip = token in _VALUE_OPTIONS
+        else:
+            return token
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return _dispatch(args)
+    except InternError as exc:
+        print(f"intern-tui: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("intern-tui: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the one place a surprise becomes a line instead of a traceback
+        logging.getLogger("intern_tui").exception("unexpected error")
+        print(f"intern-tui: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"hint: the traceback is in {_log_path(args)}; please report it", file=sys.stderr)
+        return 1
+
+
+def home_from(args: argparse.Namespace) -> Path:
+    from .config import default_home
+
+    return Path(args.home).expanduser() if getattr(args, "home", None) else default_home()
+
+
+def open_store_from(args: argparse.Namespace):
+    from .store import open_store
+
+    store = open_store(home_from(args))
+    _setup_logging(store.home)
+    store.recover_dead_sessions()
+    return store
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    return home_from(args) / "intern-tui.log"
+
+
+def _setup_logging(home: Path) -> None:
+    root = logging.getLogger("intern_tui")
+    if root.handlers:
+        return
+    try:
+        handler = logging.FileHandler(home / "intern-tui.log", encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "sessions":
+        from .commands import sessions
+
+        return sessions.run(args, open_store_from(args))
+    raise BadInput(f"unknown command {args.command!r}", hint="see intern-tui --help")

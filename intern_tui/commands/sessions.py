@@ -1,0 +1,146 @@
+"""`intern-tui sessions list|show|export`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import BadInput
+from ..store import Store
+from ..store.queries import iter_events, list_sessions, resolve_session_id, session_detail
+
+
+def run(args: argparse.Namespace, store: Store) -> int:
+    conn = store.connect()
+    try:
+        if args.action == "list":
+            return _list(conn, args)
+        session_id = resolve_session_id(conn, args.id)
+        if args.action == "show":
+            return _show(conn, session_id, args)
+        if args.action == "export":
+            return export(conn, session_id, args.format, args.output)
+    finally:
+        conn.close()
+    return 2
+
+
+def _list(conn, args: argparse.Namespace) -> int:
+    rows = list_sessions(conn, args.limit)
+    if args.json:
+        keys = (
+            "id",
+            "task",
+            "model",
+            "status",
+            "started_at",
+            "ended_at",
+            "steps",
+            "event_count",
+            "pending_approvals",
+            "parent_id",
+        )
+        print(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False))
+        return 0
+    if not rows:
+        print("No sessions yet. Start one with: intern-tui demo")
+        return 0
+    header = f"{'ID':<17} {'STATUS':<11} {'STEPS':>5}  {'STARTED':<16}  {'MODEL':<24} TASK"
+    print(header)
+    for r in rows:
+        model = (r["model"] or "")[:24]
+        pending = f" [{r['pending_approvals']} pending]" if r["pending_approvals"] else ""
+        print(
+            f"{r['id']:<17} {r['status']:<11} {r['steps'] or 0:>5}  {_when(r['started_at']):<16}  {model:<24} "
+            f"{_one_line(r['task'], 60)}{pending}"
+        )
+    return 0
+
+
+def _show(conn, session_id: str, args: argparse.Namespace) -> int:
+    d = session_detail(conn, session_id)
+    if args.json:
+        print(json.dumps(d, ensure_ascii=False, default=str))
+        return 0
+    out = sys.stdout
+    out.write(f"session   {d['id']}   {d['status']}\n")
+    out.write(f"task      {_one_line(d['task'], 200)}\n")
+    out.write(f"model     {d['model']}\n")
+    out.write(f"started   {_when(d['started_at'])}   ended {_when(d['ended_at']) or '-'}   {_duration(d)}\n")
+    out.write(
+        f"steps     {d['steps']}/{d['max_steps'] or '?'}   events {d['event_count']}"
+        f"   tokens {d['tokens_in']}/{d['tokens_out']}\n"
+    )
+    if d["parent_id"]:
+        out.write(f"forked    from {d['parent_id']} at step {d['fork_step']}\n")
+    if d["workspace"]:
+        out.write(f"workspace {d['workspace']}\n")
+    if d["approvals"]:
+        out.write("approvals\n")
+        for a in d["approvals"]:
+            reason = f" — {a['reason']}" if a["reason"] else ""
+            out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status']:<9}{reason}\n")
+    if d["jobs"]:
+        out.write("jobs\n")
+        for j in d["jobs"]:
+            code = "" if j["exit_code"] is None else f" exit {j['exit_code']}"
+            out.write(f"  {j['id']:<12} {j['backend']:<6} {j['status']:<10}{code}  {j['script'] or ''}\n")
+    if d["files"]:
+        out.write("files\n")
+        for f in d["files"]:
+            out.write(f"  {f['path']}  (v{f['versions']})\n")
+    if d["final_answer"]:
+        out.write(f"answer    {_one_line(d['final_answer'], 400)}\n")
+    return 0
+
+
+def export(conn, session_id: str, fmt: str, output: str | None) -> int:
+    """Write the export to `output` atomically (temp file then rename), or to stdout."""
+    if output is None:
+        _write_export(conn, session_id, fmt, sys.stdout)
+        return 0
+    target = Path(output).expanduser()
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            _write_export(conn, session_id, fmt, fh)
+        tmp.replace(target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise BadInput(
+            f"cannot write {target}: {exc.strerror or exc}", hint="choose another -o path"
+        ) from exc
+    print(f"wrote {target}", file=sys.stderr)
+    return 0
+
+
+def _write_export(conn, session_id: str, fmt: str, out: TextIO) -> None:
+    if fmt == "events":
+        for event in iter_events(conn, session_id):
+            out.write(event.to_json())
+            out.write("\n")
+    else:
+        raise BadInput(f"unknown export format {fmt!r}")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+
+
+def _duration(d: dict[str, Any]) -> str:
+    if not d["started_at"]:
+        return ""
+    end = d["ended_at"] or d["updated_at"] or d["started_at"]
+    seconds = int(end - d["started_at"])
+    return f"({seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s)"
+
+
+def _one_line(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"

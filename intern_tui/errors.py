@@ -1,0 +1,20 @@
+"""Errors that reach the user as one clear line (plus an optional hint), never a traceback."""
+
+from __future__ import annotations
+
+
+class InternError(Exception):
+    """A runtime failure the user can act on (exit code 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class BadInput(InternError):
+    """Bad input or usage: a wrong id, an unusable --home, a foreign database (exit code 2)."""
+
+    exit_code = 2

@@ -1,0 +1,132 @@
+"""Read-side queries used by the CLI, the TUI's session browser, replay and the mirror."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import BadInput
+from ..events import Event
+
+SESSION_COLUMNS = (
+    "id, task, model, status, title, started_at, ended_at, updated_at, steps, max_steps, event_count,"
+    " final_answer, error, parent_id, fork_step, workspace, tokens_in, tokens_out, cost_usd"
+)
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def list_sessions(conn: sqlite3.Connection, limit: int | None = None) -> list[dict[str, Any]]:
+    """All sessions, newest first, with the number of pending approvals."""
+    sql = (
+        f"SELECT {SESSION_COLUMNS}, (SELECT count(*) FROM approvals a WHERE a.session_id = s.id"
+        " AND a.status = 'pending') AS pending_approvals FROM sessions s ORDER BY started_at DESC, id DESC"
+    )
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    return _dicts(conn.execute(sql))
+
+
+def resolve_session_id(conn: sqlite3.Connection, ref: str) -> str:
+    """A full session id from an id or a unique prefix of one; BadInput when unknown or ambiguous."""
+    ref = ref.strip()
+    if ref in ("last", "latest"):
+        row = conn.execute("SELECT id FROM sessions ORDER BY started_at DESC, id DESC LIMIT 1").fetchone()
+        if row:
+            return row[0]
+        raise BadInput("there are no sessions yet", hint="start one with: intern-tui demo")
+    exact = conn.execute("SELECT id FROM sessions WHERE id = ?", (ref,)).fetchone()
+    if exact:
+        return exact[0]
+    like = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = [
+        r[0] for r in conn.execute("SELECT id FROM sessions WHERE id LIKE ? ESCAPE '\\' LIMIT 6", (like,))
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BadInput(f"no session with id {ref!r}", hint="list them with: intern-tui sessions list")
+    raise BadInput(
+        f"session id {ref!r} is ambiguous: {', '.join(matches[:5])}{'…' if len(matches) > 5 else ''}",
+        hint="type more characters of the id",
+    )
+
+
+def get_session(conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
+    rows = _dicts(conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?", (session_id,)))
+    if not rows:
+        raise BadInput(f"no session with id {session_id!r}", hint="list them with: intern-tui sessions list")
+    return rows[0]
+
+
+def session_detail(conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
+    """Everything `sessions show --json` prints."""
+    detail = get_session(conn, session_id)
+    detail["approvals"] = [
+        {**row, "arguments": _loads(row["arguments"]), "edited": _loads(row["edited"])}
+        for row in _dicts(
+            conn.execute(
+                "SELECT id, step, tool, status, decision, reason, decided_by, arguments, edited, requested_at,"
+                " decided_at FROM approvals WHERE session_id = ? ORDER BY requested_seq",
+                (session_id,),
+            )
+        )
+    ]
+    detail["jobs"] = _dicts(
+        conn.execute(
+            "SELECT id, backend, script, status, exit_code, started_at, ended_at, remote_id, url, log_path, error"
+            " FROM jobs WHERE session_id = ? ORDER BY started_at",
+            (session_id,),
+        )
+    )
+    detail["files"] = _dicts(
+        conn.execute(
+            "SELECT path, max(version) AS versions, max(ts) AS updated_at FROM files WHERE session_id = ?"
+            " GROUP BY path ORDER BY path",
+            (session_id,),
+        )
+    )
+    detail["event_count"] = conn.execute(
+        "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
+    ).fetchone()[0]
+    return detail
+
+
+def iter_events(
+    conn: sqlite3.Connection,
+    session_id: str,
+    *,
+    after_seq: int = 0,
+    upto_seq: int | None = None,
+    kinds: Iterable[str] | None = None,
+    batch: int = 5000,
+) -> Iterator[Event]:
+    """Events of a session in seq order, read in pages so huge sessions stream in constant memory."""
+    kinds = list(kinds) if kinds else None
+    last = after_seq
+    while True:
+        sql = "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? AND seq > ?"
+        args: list[Any] = [session_id, last]
+        if upto_seq is not None:
+            sql += " AND seq <= ?"
+            args.append(upto_seq)
+        if kinds:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(batch)
+        rows = conn.execute(sql, args).fetchall()
+        for row in rows:
+            yield Event.from_row(row)
+        if len(rows) < batch:
+            return
+        last = rows[-1][1]
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
