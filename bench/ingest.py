@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import sqlite3
 import tempfile
 import threading
 import time
@@ -21,7 +20,9 @@ from intern_tui.events import dumps
 from intern_tui.redact import Redactor
 from intern_tui.store import StoreWriter, open_store
 
-LOG_LINE = "{'loss': 1.2345, 'grad_norm': 0.8123, 'learning_rate': 1.9e-05, 'epoch': 0.42}  12%|█▏        | 120/1000"
+LOG_LINE = (
+    "{'loss': 1.2345, 'grad_norm': 0.8123, 'learning_rate': 1.9e-05, 'epoch': 0.42}  12%|█▏        | 120/1000"
+)
 
 
 def realistic_events(n: int, seed: int = 0) -> list[tuple[str, int | None, dict]]:
@@ -32,11 +33,49 @@ def realistic_events(n: int, seed: int = 0) -> list[tuple[str, int | None, dict]
     for i in range(n):
         r = rng.random()
         if r < 0.60:
-            out.append(("job_log", step, {"job_id": "job-1", "stream": "stdout", "line": LOG_LINE[: rng.randint(40, 120)]}))
+            out.append(
+                (
+                    "job_log",
+                    step,
+                    {"job_id": "job-1", "stream": "stdout", "line": LOG_LINE[: rng.randint(40, 120)]},
+                )
+            )
         elif r < 0.80:
-            out.append(("job_metric", step, {"job_id": "job-1", "step": i, "values": {"loss": rng.random(), "reward": rng.random(), "kl": rng.random() / 10, "learning_rate": 2e-5}}))
+            out.append(
+                (
+                    "job_metric",
+                    step,
+                    {
+                        "job_id": "job-1",
+                        "step": i,
+                        "values": {
+                            "loss": rng.random(),
+                            "reward": rng.random(),
+                            "kl": rng.random() / 10,
+                            "learning_rate": 2e-5,
+                        },
+                    },
+                )
+            )
         elif r < 0.95:
-            out.append(("gpu_sample", None, {"gpus": [{"index": 0, "util": rng.randint(0, 100), "mem_used": 41_000_000_000, "mem_total": 81_559_000_000, "power": 512.3, "temp": 61}]}))
+            out.append(
+                (
+                    "gpu_sample",
+                    None,
+                    {
+                        "gpus": [
+                            {
+                                "index": 0,
+                                "util": rng.randint(0, 100),
+                                "mem_used": 41_000_000_000,
+                                "mem_total": 81_559_000_000,
+                                "power": 512.3,
+                                "temp": 61,
+                            }
+                        ]
+                    },
+                )
+            )
         else:
             step += 1
             kind = rng.choice(["model_output", "code_action", "observation"])
@@ -107,6 +146,7 @@ def main() -> None:
     ]:
         rate = len(events) / seconds
         print(f"{label:<48} {seconds:>8.2f} {rate:>12,.0f} {rate / raw_rate:>7.0%}")
+
 
 if __name__ == "__main__":
     main()

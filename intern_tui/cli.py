@@ -14,12 +14,14 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("sessions",)
+COMMANDS = ("run", "resume", "sessions")
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
 An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.
 
+  intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
+  intern-tui resume ID [--model M] --headless         continue a stopped session
   intern-tui sessions list [--json]                   list past sessions, newest first
   intern-tui sessions show ID [--json]                one session: status, approvals, jobs, files
   intern-tui sessions export ID --format events       the session's event log as JSON Lines
@@ -55,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help, **kw)
         _global_options(p, suppress=True)
         return p
+
+    from .commands.run import add_agent_options, add_run_arguments
+
+    p = command("run", "run the agent on a task")
+    add_run_arguments(p)
+    p = command("resume", "continue a stopped session (memory rebuilt from its events)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    add_agent_options(p)
 
     sessions = command("sessions", "list, show and export past sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -146,6 +157,22 @@ def _setup_logging(home: Path) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in ("run", "resume"):
+        from .commands import run
+
+        if not args.headless:
+            raise BadInput("the full-screen TUI is not available in this build", hint="add --headless")
+        store = open_store_from(args)
+        if args.command == "resume":
+            conn = store.connect()
+            try:
+                from .store.queries import resolve_session_id
+
+                session_id = resolve_session_id(conn, args.id)
+            finally:
+                conn.close()
+            return run.run_headless(args, store.home, resume_id=session_id)
+        return run.run_headless(args, store.home)
     if args.command == "sessions":
         from .commands import sessions
 

@@ -28,8 +28,26 @@ _TOKEN_SHAPES = [
     r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
 ]
 _TRIGGERS = frozenset(
-    {"hf_", "sk-", "github_pat_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "AKIA", "ASIA", "Bearer", "TOKEN",
-     "API_KEY", "APIKEY", "SECRET", "ACCESS_KEY", "PASSWORD", "PASSWD"}
+    {
+        "hf_",
+        "sk-",
+        "github_pat_",
+        "ghp_",
+        "gho_",
+        "ghu_",
+        "ghs_",
+        "ghr_",
+        "AKIA",
+        "ASIA",
+        "Bearer",
+        "TOKEN",
+        "API_KEY",
+        "APIKEY",
+        "SECRET",
+        "ACCESS_KEY",
+        "PASSWORD",
+        "PASSWD",
+    }
 )
 _BEARER = r"(?P<bearer>\bBearer\s+)[A-Za-z0-9._~+/=\-]{8,}"
 # NAME_TOKEN=value, NAME_API_KEY: "value", PASSWORD='value' (also inside JSON, where quotes are escaped).

@@ -20,3 +20,89 @@ def running_store(home: Path):
         yield store, bus, writer
     finally:
         writer.stop()
+
+
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from intern_tui.tools.base import REGISTRY, ToolContext, agent_tool  # noqa: E402
+
+
+def write_policy(path: Path, turns: list[tuple[str, str]]) -> str:
+    """Write a script: policy file from (thought, code) pairs; returns the --model value."""
+    path.write_text("".join(json.dumps({"thought": t, "code": c}) + "\n" for t, c in turns))
+    return f"script:{path}"
+
+
+class Checkpoints:
+    """Test-only tools that let a test hold the agent at a precise point inside a step.
+
+    `checkpoint(name)` blocks until the test calls `release(name)`; `spend(amount)` is a sensitive tool
+    (needs approval) whose estimate is `amount` dollars.
+    """
+
+    def __init__(self):
+        self.reached: dict[str, threading.Event] = {}
+        self.released: dict[str, threading.Event] = {}
+        self.calls: list[tuple[str, object]] = []
+
+    def _pair(self, name: str):
+        return (
+            self.reached.setdefault(name, threading.Event()),
+            self.released.setdefault(name, threading.Event()),
+        )
+
+    def wait_reached(self, name: str, timeout: float = 30) -> None:
+        assert self._pair(name)[0].wait(timeout), f"agent never reached checkpoint {name!r}"
+
+    def release(self, name: str) -> None:
+        self._pair(name)[1].set()
+
+    def install(self):
+        cp = self
+
+        def checkpoint(ctx: ToolContext, name: str) -> str:
+            """Block until the test releases this checkpoint.
+
+            Args:
+                name: The checkpoint name.
+            """
+            reached, released = cp._pair(name)
+            reached.set()
+            released.wait(60)
+            cp.calls.append(("checkpoint", name))
+            return f"passed {name}"
+
+        def spend(ctx: ToolContext, amount: int) -> int:
+            """Spend money (sensitive).
+
+            Args:
+                amount: Dollars to spend.
+            """
+            cp.calls.append(("spend", amount))
+            return amount
+
+        agent_tool(checkpoint, output_type="string")
+        agent_tool(
+            spend,
+            sensitive=True,
+            output_type="integer",
+            estimate=lambda ctx, a: {"usd": float(a["amount"]), "summary": f"${a['amount']}"},
+        )
+        return self
+
+    def uninstall(self) -> None:
+        REGISTRY.pop("checkpoint", None)
+        REGISTRY.pop("spend", None)
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.02):
+    """Poll until predicate() is truthy (a synchronisation helper, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached within the timeout")

@@ -239,6 +239,10 @@ def test_a_bad_event_does_not_block_the_rest(home):
         assert writer.flush()
         conn = store.connect()
         assert [r[0] for r in conn.execute("SELECT kind FROM events ORDER BY seq")] == [
-            "session_started", "job_metric", "approval_decided", "job_log"]
+            "session_started",
+            "job_metric",
+            "approval_decided",
+            "job_log",
+        ]
         assert json.loads(conn.execute("SELECT metrics FROM metrics").fetchone()[0]) == {"lr": 1e-5}
         assert "NaN" in conn.execute("SELECT payload FROM events WHERE kind='job_metric'").fetchone()[0]

@@ -234,11 +234,11 @@ def _token_usage(conn: sqlite3.Connection, e: Event) -> None:
 
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,
-    Kind.PAUSED: lambda c, e: _status(c, e, "paused"),
+    Kind.PAUSED: lambda c, e: e.payload.get("phase") != "requested" and _status(c, e, "paused"),
     Kind.RESUMED: lambda c, e: _status(c, e, "running"),
     Kind.APPROVAL_REQUESTED: _approval_requested,
     Kind.APPROVAL_DECIDED: _approval_decided,
-    Kind.INTERRUPTED: lambda c, e: _ended(c, e, "interrupted"),
+    Kind.INTERRUPTED: lambda c, e: e.payload.get("phase") != "requested" and _ended(c, e, "interrupted"),
     Kind.FINAL_ANSWER: _final_answer,
     Kind.SESSION_ENDED: _session_ended,
     Kind.FILE_WRITTEN: _file_written,

@@ -184,7 +184,9 @@ class ToolGate:
             raise Interrupted(f"{spec.name} was not run: the run was interrupted while it awaited approval")
         raise ApprovalDenied(f"{spec.name} was denied: {decision.reason or 'no reason given'}")
 
-    def _result(self, call_id: str, name: str, *, result: Any = None, error: str | None = None, kind: str = "") -> None:
+    def _result(
+        self, call_id: str, name: str, *, result: Any = None, error: str | None = None, kind: str = ""
+    ) -> None:
         payload: dict[str, Any] = {"call_id": call_id, "tool": name}
         if error is not None:
             payload.update(error=error, error_kind=kind)

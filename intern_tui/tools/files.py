@@ -39,7 +39,9 @@ class Workspace:
             raise ToolError("path must be a non-empty string relative to the workspace, e.g. 'train.py'")
         raw = path.strip()
         if raw.startswith(("/", "~", "\\")) or (len(raw) > 1 and raw[1] == ":"):
-            raise ToolError(f"path {path!r} is absolute: use a path inside the workspace, e.g. 'scripts/train.py'")
+            raise ToolError(
+                f"path {path!r} is absolute: use a path inside the workspace, e.g. 'scripts/train.py'"
+            )
         parts = PurePosixPath(raw.replace("\\", "/")).parts
         if ".." in parts:
             raise ToolError(f"path {path!r} leaves the workspace ('..' is not allowed)")
@@ -134,7 +136,9 @@ def _workspace(ctx: ToolContext) -> Workspace:
 
 
 @agent_tool(output_type="string")
-def read_file(ctx: ToolContext, path: str, start_line: int | None = None, max_lines: int | None = None) -> str:
+def read_file(
+    ctx: ToolContext, path: str, start_line: int | None = None, max_lines: int | None = None
+) -> str:
     """Read a text file from the session workspace.
 
     Args:
@@ -148,7 +152,10 @@ def read_file(ctx: ToolContext, path: str, start_line: int | None = None, max_li
         begin = max((start_line or 1) - 1, 0)
         text = "".join(lines[begin : begin + max_lines if max_lines else None])
     if len(text) > MAX_READ_CHARS:
-        return text[:MAX_READ_CHARS] + f"\n… [truncated: {len(text) - MAX_READ_CHARS} more characters; use start_line]"
+        return (
+            text[:MAX_READ_CHARS]
+            + f"\n… [truncated: {len(text) - MAX_READ_CHARS} more characters; use start_line]"
+        )
     return text
 
 
@@ -177,11 +184,15 @@ def edit_file(ctx: ToolContext, path: str, old: str, new: str, count: int = 1) -
     text = ws.read_text(path)
     found = text.count(old) if old else 0
     if not found:
-        raise ToolError(f"the text to replace was not found in {path!r}; read_file() it and copy the exact text")
+        raise ToolError(
+            f"the text to replace was not found in {path!r}; read_file() it and copy the exact text"
+        )
     if count and found < count:
         raise ToolError(f"{path!r} contains the text {found} time(s), fewer than count={count}")
     if count == 1 and found > 1:
-        raise ToolError(f"the text occurs {found} times in {path!r}; include more context or pass count=0 for all")
+        raise ToolError(
+            f"the text occurs {found} times in {path!r}; include more context or pass count=0 for all"
+        )
     return ws.write_text(ctx, path, text.replace(old, new, count if count else -1))
 
 

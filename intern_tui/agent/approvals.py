@@ -1,0 +1,213 @@
+"""The approval queue: every sensitive call waits here until a human (or a stated policy) decides.
+
+Requests and decisions are events (`approval_requested`, `approval_decided`) and therefore rows; a call
+never runs without one. Policies:
+- `ask`: wait for `decide()` from the UI or the terminal, with no timeout unless one is configured;
+- `none`: deny at once (headless default) with a reason saying how to allow it;
+- `all`: approve at once, within the budget.
+"Always allow" approves later calls of the same tool for this session, also within the budget. The budget
+(GPU-hours and/or dollars, from the calls' estimates) caps what is ever approved without a human.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Kind
+
+DECISIONS = ("approve", "always", "deny", "edit")
+
+
+@dataclass
+class Budget:
+    gpu_hours: float | None = None
+    usd: float | None = None
+    spent_gpu_hours: float = 0.0
+    spent_usd: float = 0.0
+
+    def allows(self, estimate: dict[str, Any]) -> tuple[bool, str]:
+        gh, usd = float(estimate.get("gpu_hours") or 0), float(estimate.get("usd") or 0)
+        if self.gpu_hours is not None and self.spent_gpu_hours + gh > self.gpu_hours + 1e-9:
+            return (
+                False,
+                f"over the GPU-hour budget ({self.spent_gpu_hours:.2f} + {gh:.2f} > {self.gpu_hours:g})",
+            )
+        if self.usd is not None and self.spent_usd + usd > self.usd + 1e-9:
+            return False, f"over the dollar budget (${self.spent_usd:.2f} + ${usd:.2f} > ${self.usd:g})"
+        return True, ""
+
+    def charge(self, estimate: dict[str, Any]) -> None:
+        self.spent_gpu_hours += float(estimate.get("gpu_hours") or 0)
+        self.spent_usd += float(estimate.get("usd") or 0)
+
+
+@dataclass
+class Request:
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    estimate: dict[str, Any]
+    step: int | None
+    done: threading.Event = field(default_factory=threading.Event)
+    decision: Decision | None = None
+
+
+@dataclass
+class Decision:
+    status: str  # approved | denied | interrupted
+    decision: str  # approve | always | edit | deny | auto
+    reason: str | None = None
+    edited: dict[str, Any] | None = None
+    decided_by: str = "user"
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "approved"
+
+
+class ApprovalQueue:
+    def __init__(
+        self,
+        emitter,
+        policy: str = "ask",
+        budget: Budget | None = None,
+        on_request: Callable[[Request], None] | None = None,
+        flush: Callable[[], Any] | None = None,
+        timeout: float | None = None,
+    ):
+        if policy not in ("ask", "none", "all"):
+            raise ValueError(f"unknown approval policy {policy!r}")
+        self.emitter = emitter
+        self.policy = policy
+        self.budget = budget or Budget()
+        self.always: set[str] = set()
+        self.on_request = on_request  # e.g. the terminal prompt in headless `--approve ask`
+        self.flush = flush
+        self.timeout = timeout
+        self._pending: dict[str, Request] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- the agent side ---------------------------------------------------------------------------
+
+    def request(
+        self, tool: str, arguments: dict[str, Any], estimate: dict[str, Any] | None = None
+    ) -> Decision:
+        """Record a request and block until it is decided. Returns the decision (never raises)."""
+        req = Request("ap-" + secrets.token_hex(4), tool, arguments, estimate or {}, self.emitter.step)
+        with self._lock:
+            self._pending[req.id] = req
+            closed = self._closed
+        self.emitter.emit(
+            Kind.APPROVAL_REQUESTED,
+            {
+                "id": req.id,
+                "tool": tool,
+                "arguments": arguments,
+                "estimate": req.estimate,
+                "policy": self.policy,
+            },
+        )
+        if closed:
+            self._finish(req, Decision("interrupted", "deny", "the run is stopping", decided_by="interrupt"))
+        else:
+            self._auto_decide(req)
+        if not req.done.is_set() and self.flush:
+            self.flush()  # the request is on disk before we wait on a human
+        if not req.done.is_set() and self.on_request:
+            self.on_request(req)
+        if not req.done.wait(self.timeout):
+            self._finish(
+                req,
+                Decision("denied", "deny", f"no decision within {self.timeout:g} s", decided_by="timeout"),
+            )
+        assert req.decision is not None
+        return req.decision
+
+    def _auto_decide(self, req: Request) -> None:
+        ok, why = self.budget.allows(req.estimate)
+        if req.tool in self.always:
+            if ok:
+                self._finish(
+                    req, Decision("approved", "auto", f"always allowed: {req.tool}", decided_by="always")
+                )
+            elif self.policy != "ask":
+                self._finish(req, Decision("denied", "deny", why, decided_by="budget"))
+            return  # over budget with a human present: ask them
+        if self.policy == "none":
+            self._finish(
+                req,
+                Decision(
+                    "denied",
+                    "deny",
+                    "headless run with --approve none: sensitive actions are denied (re-run with --approve ask or all)",
+                    decided_by="policy",
+                ),
+            )
+        elif self.policy == "all":
+            if ok:
+                self._finish(req, Decision("approved", "auto", "--approve all", decided_by="policy"))
+            else:
+                self._finish(req, Decision("denied", "deny", why, decided_by="budget"))
+
+    # -- the human side ---------------------------------------------------------------------------
+
+    def pending(self) -> list[Request]:
+        with self._lock:
+            return list(self._pending.values())
+
+    def decide(
+        self, request_id: str, decision: str, reason: str | None = None, edited: dict[str, Any] | None = None
+    ) -> bool:
+        """Decide a pending request from any thread. Returns False if it was no longer pending."""
+        if decision not in DECISIONS:
+            raise ValueError(f"decision must be one of {DECISIONS}")
+        with self._lock:
+            req = self._pending.get(request_id)
+        if req is None or req.done.is_set():
+            return False
+        if decision == "deny":
+            result = Decision("denied", "deny", reason or "denied by the user")
+        else:
+            if decision == "always":
+                self.always.add(req.tool)
+            result = Decision("approved", decision, reason, edited if decision == "edit" else None)
+        return self._finish(req, result)
+
+    def cancel_all(self, reason: str = "the run was interrupted") -> None:
+        """Wake every waiting request with an 'interrupted' decision; later requests are refused too."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._pending.values())
+        for req in waiting:
+            self._finish(req, Decision("interrupted", "deny", reason, decided_by="interrupt"))
+
+    def reopen(self) -> None:
+        with self._lock:
+            self._closed = False
+
+    def _finish(self, req: Request, decision: Decision) -> bool:
+        with self._lock:
+            if req.done.is_set():
+                return False
+            req.decision = decision
+            self._pending.pop(req.id, None)
+        if decision.approved:
+            self.budget.charge(req.estimate)
+        payload = {
+            "id": req.id,
+            "tool": req.tool,
+            "decision": decision.decision,
+            "status": decision.status if decision.status != "interrupted" else "denied",
+            "reason": decision.reason,
+            "decided_by": decision.decided_by,
+        }
+        if decision.edited is not None:
+            payload["edited"] = decision.edited
+        self.emitter.emit(Kind.APPROVAL_DECIDED, payload, step=req.step)
+        req.done.set()
+        return True

@@ -1,0 +1,278 @@
+"""Wiring one agent session: store + bus + writer (per process), and per session the emitter, the liveness
+lock, the workspace, the tools, the approval queue, the CodeAgent and its Supervisor.
+
+`Runtime` is what a process opens once; `start_session` / `resume_session` give a running Supervisor.
+The UI and the CLI only ever hold the Supervisor (to steer) and a bus subscription (to watch).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..bus import Emitter, EventBus
+from ..errors import BadInput, InternError
+from ..events import Kind
+from ..redact import default_redactor
+from ..store import Store, StoreWriter, open_store
+from ..store.queries import get_session, iter_events
+from .approvals import ApprovalQueue, Budget
+
+TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
+
+
+class Runtime:
+    """The per-process part: the store, the bus and the single writer thread."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.bus = EventBus()
+        self.writer = StoreWriter(store.connect, self.bus)
+        self.writer.start()
+
+    @classmethod
+    def open(cls, home: Path) -> Runtime:
+        store = open_store(home)
+        store.recover_dead_sessions()
+        return cls(store)
+
+    def close(self) -> None:
+        self.writer.stop()
+
+
+@dataclass
+class SessionOptions:
+    task: str
+    model: str
+    api_base: str | None = None
+    max_steps: int = 300
+    approve: str = "ask"  # ask | none | all
+    budget: Budget = field(default_factory=Budget)
+    context_window: int | None = None
+    pause_on_alert: bool = False
+    approval_timeout: float | None = None
+    on_request: Any = None  # called with each approval Request that waits for a human (headless ask)
+    title: str | None = None
+    parent_id: str | None = None
+    fork_step: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class AgentSession:
+    """A live session: everything one agent run needs, built before the first step."""
+
+    def __init__(self, runtime: Runtime, options: SessionOptions, session_id: str, next_seq: int = 1):
+        from rich.console import Console
+        from smolagents import CodeAgent  # deferred: the UI builds sessions off its first frame
+        from smolagents.monitoring import AgentLogger, LogLevel
+
+        from ..tools import REGISTRY, ToolContext, ToolGate
+        from .models import build_model
+        from .prompts import INSTRUCTIONS
+        from .sandbox import FunctionTool, SandboxedExecutor
+
+        self.runtime = runtime
+        self.options = options
+        self.id = session_id
+        self.store = runtime.store
+        self.lock = self.store.lock_session(session_id)
+        if not self.lock.try_acquire():
+            raise BadInput(
+                f"session {session_id} is running in another intern-tui process",
+                hint="attach to that process, or wait for it to stop",
+            )
+        self.workspace = self.store.workspace(session_id)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        _install_templates(self.workspace)
+        self.redactor = default_redactor()
+        self.emitter = Emitter(runtime.bus, session_id, next_seq=next_seq, redactor=self.redactor)
+        self.approvals = ApprovalQueue(
+            self.emitter,
+            options.approve,
+            options.budget,
+            on_request=options.on_request,
+            flush=runtime.writer.flush,
+            timeout=options.approval_timeout,
+        )
+        self.ctx = ToolContext(
+            session_id=session_id,
+            workspace=self.workspace,
+            emitter=self.emitter,
+            approvals=self.approvals,
+            redactor=self.redactor,
+            settings=dict(options.extra),
+        )
+        self.jobs = _job_manager(self)
+        self.ctx.jobs = self.jobs
+        self.gate = ToolGate(self.ctx, REGISTRY)
+        tools = [FunctionTool(spec, self.gate) for spec in REGISTRY.values()]
+        self.model = build_model(options.model, options.api_base, **options.model_kwargs)
+        self.agent = CodeAgent(
+            tools=tools,
+            model=self.model,
+            instructions=INSTRUCTIONS,
+            max_steps=options.max_steps,
+            executor=SandboxedExecutor(self.redactor),
+            logger=AgentLogger(level=LogLevel.OFF, console=Console(file=io.StringIO())),
+        )
+        self.supervisor = None
+
+    def _started_payload(self, extra: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "task": self.options.task,
+            "model": self.options.model,
+            "max_steps": self.options.max_steps,
+            "title": self.options.title,
+            "workspace": str(self.workspace),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "approve": self.options.approve,
+            "parent_id": self.options.parent_id,
+            "fork_step": self.options.fork_step,
+            **extra,
+        }
+
+    def close(self) -> None:
+        if self.jobs is not None:
+            self.jobs.shutdown()
+        self.runtime.writer.flush()
+        self.lock.release()
+
+
+def _install_templates(workspace: Path) -> None:
+    """Copy the training templates into the workspace so the agent can read and adapt them."""
+    if not TEMPLATES_DIR.is_dir():
+        return
+    target = workspace / "templates"
+    if target.exists():
+        return
+    shutil.copytree(
+        TEMPLATES_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "__init__.py")
+    )
+
+
+def _job_manager(session: AgentSession):
+    try:
+        from ..jobs import JobManager
+    except ImportError:  # the jobs package is optional at this layer (tests of the agent alone)
+        return None
+    supervisor_alert = lambda alert: session.supervisor and session.supervisor.notify_alert(alert)  # noqa: E731
+    return JobManager(session.workspace, session.emitter, on_alert=supervisor_alert)
+
+
+def _context_window(options: SessionOptions) -> int:
+    if options.context_window:
+        return options.context_window
+    if options.model.startswith("script:"):
+        return 128_000
+    try:
+        import litellm
+
+        info = litellm.get_model_info(options.model)
+        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
+    except Exception:
+        return 128_000
+
+
+def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task: str | None = None):
+    from .supervisor import Supervisor
+
+    def on_end(sup):
+        session.close()
+
+    session.supervisor = Supervisor(
+        session.agent,
+        session.emitter,
+        session.gate,
+        session.approvals,
+        task=session.options.task,
+        max_steps=session.options.max_steps,
+        first_step=first_step,
+        resume_task=resume_task,
+        context_window=_context_window(session.options),
+        pause_on_alert=session.options.pause_on_alert,
+        flush=session.runtime.writer.flush,
+        on_end=on_end,
+    )
+    return session.supervisor
+
+
+def start_session(runtime: Runtime, options: SessionOptions, *, start: bool = True):
+    """Create a new session and (by default) start its agent. Returns the Supervisor."""
+    from .models import check_model
+
+    check_model(options.model, options.api_base)
+    session = AgentSession(runtime, options, runtime.store.new_session_id())
+    session.emitter.emit(Kind.SESSION_STARTED, session._started_payload({}))
+    runtime.writer.flush()
+    sup = _make_supervisor(session)
+    if start:
+        sup.start()
+    return sup
+
+
+def resume_session(
+    runtime: Runtime,
+    ref_id: str,
+    *,
+    model: str | None = None,
+    api_base: str | None = None,
+    approve: str = "ask",
+    start: bool = True,
+    **option_overrides,
+):
+    """Continue a stopped session: memory is rebuilt from its stored events, numbering continues."""
+    from .memory import rebuild_memory
+    from .models import check_model
+    from .prompts import resume_instruction
+
+    conn = runtime.store.connect()
+    try:
+        row = get_session(conn, ref_id)
+        if row["status"] in ("running", "paused", "waiting"):
+            raise BadInput(
+                f"session {ref_id} is still {row['status']} in another process",
+                hint="stop it there first; a crashed one is marked interrupted at the next start",
+            )
+        events = list(iter_events(conn, ref_id))
+    finally:
+        conn.close()
+    if not events:
+        raise InternError(f"session {ref_id} has no events to resume from")
+    rebuilt = rebuild_memory(events)
+    options = SessionOptions(
+        task=row["task"] or "",
+        model=model or row["model"],
+        api_base=api_base,
+        max_steps=max(int(row["max_steps"] or 300), rebuilt.last_step + 1),
+        approve=approve,
+        **option_overrides,
+    )
+    check_model(options.model, options.api_base)
+    session = AgentSession(runtime, options, ref_id, next_seq=events[-1].seq + 1)
+    session.agent.memory.steps = rebuilt.steps
+    if hasattr(session.model, "position") and options.model == row["model"]:
+        session.model.position = len(rebuilt.turns)  # a script: policy continues where it stopped
+    if session.jobs is not None:
+        session.jobs.reattach_session(runtime.store, ref_id) if hasattr(
+            session.jobs, "reattach_session"
+        ) else None
+    session.emitter.emit(
+        Kind.SESSION_STARTED,
+        session._started_payload(
+            {"resumed": True, "previous_status": row["status"], "restored_steps": rebuilt.last_step}
+        ),
+    )
+    runtime.writer.flush()
+    sup = _make_supervisor(
+        session, first_step=rebuilt.last_step + 1, resume_task=resume_instruction(row["status"])
+    )
+    if start:
+        sup.start()
+    return sup

@@ -1,0 +1,257 @@
+"""`intern-tui run --headless …` and `intern-tui resume ID --headless`: the agent without the TUI.
+
+Events are printed as they happen (readable lines, or one JSON object per line with --json). Ctrl+C
+interrupts the run (the session is kept and can be resumed); a second Ctrl+C exits at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import textwrap
+import threading
+from typing import Any, TextIO
+
+from ..config import load_config
+from ..errors import BadInput
+from ..events import Event, Kind
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", metavar="TASK", nargs="?", help="what the agent should achieve")
+    p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    add_agent_options(p)
+
+
+def add_agent_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model", metavar="M", help="litellm model id (anthropic/…, openai/…, ollama/…) or script:PATH"
+    )
+    p.add_argument("--api-base", metavar="URL", help="endpoint for ollama/ or hosted_vllm/ models")
+    p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
+    p.add_argument(
+        "--approve",
+        choices=["ask", "none", "all"],
+        default=None,
+        help="headless approvals: none (default) denies, all approves within the budget, ask prompts",
+    )
+    p.add_argument("--max-steps", type=int, metavar="N", help="stop after N agent steps (default 300)")
+    p.add_argument(
+        "--budget-gpu-hours", type=float, metavar="H", help="cap on GPU-hours approved automatically"
+    )
+    p.add_argument("--budget-usd", type=float, metavar="USD", help="cap on dollars approved automatically")
+    p.add_argument(
+        "--context-window", type=int, metavar="TOKENS", help="compact the transcript near this size"
+    )
+
+
+def session_options(args: argparse.Namespace, task: str, headless: bool):
+    from ..agent.approvals import Budget
+    from ..agent.models import resolve_model_id
+    from ..agent.session import SessionOptions
+
+    config = load_config()
+    approve = args.approve or ("none" if headless else "ask")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise BadInput("--max-steps must be at least 1")
+    return SessionOptions(
+        task=task,
+        model=resolve_model_id(args.model, config.model),
+        api_base=args.api_base or config.api_base,
+        max_steps=args.max_steps or config.max_steps,
+        approve=approve,
+        budget=Budget(
+            gpu_hours=args.budget_gpu_hours if args.budget_gpu_hours is not None else config.budget_gpu_hours,
+            usd=args.budget_usd if args.budget_usd is not None else config.budget_usd,
+        ),
+        context_window=args.context_window,
+        pause_on_alert=config.pause_on_alert,
+    )
+
+
+def run_headless(args: argparse.Namespace, home, resume_id: str | None = None) -> int:
+    from ..agent.session import Runtime, resume_session, start_session
+
+    task = (args.task or "").strip() if resume_id is None else ""
+    if resume_id is None and not task:
+        raise BadInput(
+            "a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"'
+        )
+    runtime = Runtime.open(home)
+    printer = Printer(sys.stdout, as_json=args.json)
+    sub = runtime.bus.subscribe("headless")
+    try:
+        if resume_id is None:
+            options = session_options(args, task, headless=True)
+            if options.approve == "ask":
+                options.on_request = terminal_approver(lambda: sup)
+            sup = start_session(runtime, options, start=False)
+        else:
+            from ..store.queries import resolve_session_id
+
+            conn = runtime.store.connect()
+            session_id = resolve_session_id(conn, resume_id)
+            conn.close()
+            approve = args.approve or "none"
+            sup = resume_session(
+                runtime,
+                session_id,
+                model=args.model,
+                api_base=args.api_base,
+                approve=approve,
+                start=False,
+                on_request=terminal_approver(lambda: sup) if approve == "ask" else None,
+            )
+        session_id = sup.emitter.session_id
+        printer.session_id = session_id
+        interrupts = _install_sigint(sup)
+        sup.start()
+        while not sup.wait(0.1):
+            printer.print_events(e for e in sub.drain() if e.session_id == session_id)
+        runtime.writer.flush()
+        printer.print_events(e for e in sub.drain() if e.session_id == session_id)
+        interrupts.restore()
+        if not args.json:
+            print(
+                f"\nsession {session_id} {sup.status}"
+                + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
+                file=sys.stderr,
+            )
+        return {"done": 0, "interrupted": 130}.get(sup.status, 1)
+    finally:
+        sub.close()
+        runtime.close()
+
+
+class _SigintHandler:
+    def __init__(self, sup):
+        self.sup = sup
+        self.count = 0
+        self.previous = signal.getsignal(signal.SIGINT)
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        print("\ninterrupting after the current step (Ctrl+C again to quit now)…", file=sys.stderr)
+        self.sup.interrupt()
+
+    def restore(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def _install_sigint(sup) -> _SigintHandler:
+    handler = _SigintHandler(sup)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+    return handler
+
+
+def terminal_approver(get_supervisor):
+    """For `--approve ask` without a TUI: ask on the terminal, in the agent's thread."""
+    lock = threading.Lock()
+
+    def ask(request) -> None:
+        sup = get_supervisor()
+        if not sys.stdin or not sys.stdin.isatty():
+            sup.decide(request.id, "deny", "no terminal to ask for approval (use --approve all or the TUI)")
+            return
+        with lock:
+            args = json.dumps(request.arguments, ensure_ascii=False)[:500]
+            estimate = request.estimate.get("summary") or ""
+            print(f"\n⚠ approval needed: {request.tool}({args}) {estimate}", file=sys.stderr)
+            while True:
+                answer = input("  [y]es / [a]lways / [n]o / [e]dit arguments: ").strip().lower()
+                if answer in ("y", "yes"):
+                    sup.decide(request.id, "approve")
+                elif answer in ("a", "always"):
+                    sup.decide(request.id, "always")
+                elif answer in ("n", "no"):
+                    reason = input("  reason (optional): ").strip() or None
+                    sup.decide(request.id, "deny", reason)
+                elif answer in ("e", "edit"):
+                    raw = input("  new arguments as JSON: ").strip()
+                    try:
+                        edited = json.loads(raw)
+                        if not isinstance(edited, dict):
+                            raise ValueError("not an object")
+                    except ValueError as exc:
+                        print(f"  not a JSON object ({exc}); try again", file=sys.stderr)
+                        continue
+                    sup.decide(request.id, "edit", None, edited)
+                else:
+                    continue
+                return
+
+    return ask
+
+
+class Printer:
+    """Readable one-event-per-block output for terminals and logs."""
+
+    def __init__(self, out: TextIO, as_json: bool = False):
+        self.out = out
+        self.as_json = as_json
+        self.session_id: str | None = None
+
+    def print_events(self, events) -> None:
+        for event in events:
+            if self.as_json:
+                self.out.write(event.to_json() + "\n")
+            else:
+                text = format_event(event)
+                if text:
+                    self.out.write(text + "\n")
+        self.out.flush()
+
+
+def format_event(e: Event) -> str | None:
+    p: dict[str, Any] = e.payload
+    tag = f"[{e.step}]" if e.step else "[-]"
+    k = e.kind
+    if k == Kind.SESSION_STARTED:
+        return f"session {e.session_id} · {p.get('model')} · {'resumed' if p.get('resumed') else 'new'}"
+    if k == Kind.TASK:
+        return f"{tag} task: {p.get('task')}"
+    if k == Kind.MODEL_OUTPUT:
+        return f"{tag} thought: {p.get('thought')}"
+    if k == Kind.CODE_ACTION:
+        return f"{tag} code:\n" + textwrap.indent(p.get("code", ""), "    ")
+    if k == Kind.TOOL_RESULT and p.get("error"):
+        return f"{tag} ✗ {p.get('tool')}: {p.get('error')}"
+    if k == Kind.OBSERVATION:
+        text = (p.get("error") or p.get("text") or "").strip()
+        return f"{tag} {'error' if p.get('error') else 'observation'}: " + _clip(text, 1500)
+    if k == Kind.APPROVAL_REQUESTED:
+        return f"{tag} ⚠ approval requested: {p.get('tool')} {json.dumps(p.get('arguments'), ensure_ascii=False)[:300]}"
+    if k == Kind.APPROVAL_DECIDED:
+        return f"{tag} approval {p.get('status')}: {p.get('tool')} ({p.get('decided_by')}) {p.get('reason') or ''}".rstrip()
+    if k in (Kind.PAUSED, Kind.RESUMED, Kind.REDIRECTED, Kind.INTERRUPTED):
+        return f"{tag} {k} {p.get('phase', '')} {p.get('text', '') or p.get('reason', '')}".rstrip()
+    if k == Kind.JOB_STARTED:
+        return f"{tag} job {p.get('job_id')} started ({p.get('backend')}): {p.get('script')}"
+    if k == Kind.JOB_METRIC:
+        values = " ".join(
+            f"{n}={v:.4g}" for n, v in (p.get("values") or {}).items() if isinstance(v, int | float)
+        )
+        return f"    {p.get('job_id')} step {p.get('step')}: {values}"
+    if k == Kind.JOB_FINISHED:
+        return f"{tag} job {p.get('job_id')} {p.get('status')} (exit {p.get('exit_code')})"
+    if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED):
+        if p.get("delivered"):
+            return None
+        return f"{tag} ⚠ {k}: {p.get('message') or p.get('reason') or p.get('folded_steps')}"
+    if k == Kind.FILE_WRITTEN:
+        return f"{tag} wrote {p.get('path')} v{p.get('version')} (+{p.get('added')} -{p.get('removed')})"
+    if k == Kind.FINAL_ANSWER:
+        return f"{tag} final answer: {p.get('answer')}"
+    if k == Kind.SESSION_ENDED:
+        return f"session ended: {p.get('status')}" + (f" — {p['error']}" if p.get("error") else "")
+    return None
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
