@@ -81,17 +81,36 @@ def correction(reason: str) -> str:
 # -- compaction --------------------------------------------------------------------------------------------
 
 
-def estimate_tokens(agent) -> int:
-    """A cheap token estimate of what the next model call will send (about 4 characters per token)."""
-    chars = len(agent.system_prompt)
-    for step in agent.memory.steps:
-        for message in step.to_messages():
-            content = message.content
-            if isinstance(content, list):
-                chars += sum(len(str(part.get("text", ""))) for part in content)
-            else:
-                chars += len(str(content or ""))
-    return chars // 4
+class TokenEstimator:
+    """A cheap estimate of what the next model call will send (about 4 characters per token).
+
+    Step sizes are cached by identity (steps don't change once in memory), so checking at every step
+    boundary costs O(new steps), not O(transcript)."""
+
+    def __init__(self) -> None:
+        self._sizes: dict[int, tuple[object, int]] = {}
+
+    def __call__(self, agent) -> int:
+        chars = len(agent.memory.system_prompt.system_prompt or "")
+        sizes: dict[int, tuple[object, int]] = {}
+        for step in agent.memory.steps:
+            cached = self._sizes.get(id(step))
+            size = cached[1] if cached is not None and cached[0] is step else _message_chars(step)
+            sizes[id(step)] = (step, size)
+            chars += size
+        self._sizes = sizes
+        return chars // 4
+
+
+def _message_chars(step) -> int:
+    chars = 0
+    for message in step.to_messages():
+        content = message.content
+        if isinstance(content, list):
+            chars += sum(len(str(part.get("text", ""))) for part in content)
+        else:
+            chars += len(str(content or ""))
+    return chars
 
 
 def summarize_steps(steps: list) -> str:

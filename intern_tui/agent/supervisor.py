@@ -20,7 +20,7 @@ from smolagents.models import Model
 from smolagents.utils import AgentError, AgentGenerationError
 
 from ..events import Kind
-from .guards import DoomLoopDetector, compact, correction, estimate_tokens
+from .guards import DoomLoopDetector, TokenEstimator, compact, correction
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ class Supervisor:
         self.flush = flush or (lambda: None)
         self.on_end = on_end
         self.doom = DoomLoopDetector()
+        self.estimate_tokens = TokenEstimator()
         self.status = "starting"  # running | pausing | paused | waiting | done | failed | interrupted
         self.final_answer: Any = None
         self.error: str | None = None
@@ -283,7 +284,7 @@ class Supervisor:
             self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "delivered"})
 
     def _maybe_compact(self) -> None:
-        before = estimate_tokens(self.agent)
+        before = self.estimate_tokens(self.agent)
         if before < self.context_window * self.compact_at:
             return
         result = compact(self.agent)
@@ -295,7 +296,7 @@ class Supervisor:
             {
                 "folded_steps": folded,
                 "tokens_before": before,
-                "tokens_after": estimate_tokens(self.agent),
+                "tokens_after": self.estimate_tokens(self.agent),
                 "window": self.context_window,
                 "summary": summary,
                 "note": note,
