@@ -17,18 +17,25 @@ from rich.console import Console
 from smolagents import CodeAgent
 from smolagents.monitoring import AgentLogger, LogLevel
 
-from intern_tui.agent.models import ScriptedModel
+from intern_tui.agent.scripted import ScriptedModel
 from intern_tui.agent.session import Runtime, SessionOptions, start_session
 
 
 def turns(n: int) -> list[dict]:
-    body = [{"thought": f"Step {i}: compute.", "code": f"x = sum(range({i % 50}))\nprint(x)"} for i in range(n - 1)]
+    body = [
+        {"thought": f"Step {i}: compute.", "code": f"x = sum(range({i % 50}))\nprint(x)"}
+        for i in range(n - 1)
+    ]
     return body + [{"thought": "Done.", "code": "final_answer('ok')"}]
 
 
 def bare(n: int) -> float:
-    agent = CodeAgent(tools=[], model=ScriptedModel(turns(n)), max_steps=n + 5,
-                      logger=AgentLogger(level=LogLevel.OFF, console=Console(file=io.StringIO())))
+    agent = CodeAgent(
+        tools=[],
+        model=ScriptedModel(turns(n)),
+        max_steps=n + 5,
+        logger=AgentLogger(level=LogLevel.OFF, console=Console(file=io.StringIO())),
+    )
     t0 = time.perf_counter()
     agent.run("bench")
     return time.perf_counter() - t0
@@ -42,7 +49,9 @@ def supervised(n: int) -> float:
         policy.write_text("".join(json.dumps(t) + "\n" for t in turns(n)))
         rt = Runtime.open(Path(tmp) / "home")
         # doom-loop guard on: the varied code above never trips it
-        sup = start_session(rt, SessionOptions(task="bench", model=f"script:{policy}", max_steps=n + 5), start=False)
+        sup = start_session(
+            rt, SessionOptions(task="bench", model=f"script:{policy}", max_steps=n + 5), start=False
+        )
         t0 = time.perf_counter()
         sup.start()
         sup.wait()

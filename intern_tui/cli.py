@@ -14,14 +14,15 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("run", "resume", "sessions")
+COMMANDS = ("tui", "run", "resume", "sessions")
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
 An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.
 
+  intern-tui [--model M] [TASK]                       open the TUI; start a session (asks for the task)
   intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
-  intern-tui resume ID [--model M] --headless         continue a stopped session
+  intern-tui resume ID [--model M] [--headless]       continue a stopped session
   intern-tui sessions list [--json]                   list past sessions, newest first
   intern-tui sessions show ID [--json]                one session: status, approvals, jobs, files
   intern-tui sessions export ID --format events       the session's event log as JSON Lines
@@ -44,7 +45,7 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intern-tui",
-        usage="intern-tui [--home DIR] COMMAND ...",
+        usage="intern-tui [--home DIR] [--model M] [TASK] | intern-tui [--home DIR] COMMAND ...",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,13 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     from .commands.run import add_agent_options, add_run_arguments
+    from .commands.tui import add_display_options, add_tui_arguments
 
-    p = command("run", "run the agent on a task")
+    p = sub.add_parser("tui", help=argparse.SUPPRESS, description="open the TUI (the default command)")
+    _global_options(p, suppress=True)
+    add_tui_arguments(p)
+    add_agent_options(p)
+    add_display_options(p)
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest != "tui"]  # the default: not listed
+    p = command("run", "run the agent on a task (TUI, or --headless)")
     add_run_arguments(p)
+    add_display_options(p)
     p = command("resume", "continue a stopped session (memory rebuilt from its events)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
     add_agent_options(p)
+    add_display_options(p)
 
     sessions = command("sessions", "list, show and export past sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -101,10 +111,10 @@ def _first_positional(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    first = _first_positional(argv)
+    if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
+        argv = ["tui", *argv]  # `intern-tui [--model M] [TASK]` opens the TUI
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
     try:
         return _dispatch(args)
     except InternError as exc:
@@ -122,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"intern-tui: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(f"hint: the traceback is in {_log_path(args)}; please report it", file=sys.stderr)
         return 1
+
+
+def _require_terminal() -> None:
+    if not sys.stdout.isatty() and not sys.stdin.isatty():
+        raise BadInput("the TUI needs a terminal", hint="use --headless for scripts and pipes")
 
 
 def home_from(args: argparse.Namespace) -> Path:
@@ -157,22 +172,23 @@ def _setup_logging(home: Path) -> None:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command in ("run", "resume"):
-        from .commands import run
+    if args.command in ("tui", "run", "resume"):
+        from .commands import run, tui
 
-        if not args.headless:
-            raise BadInput("the full-screen TUI is not available in this build", hint="add --headless")
         store = open_store_from(args)
+        session_id = None
         if args.command == "resume":
+            from .store.queries import resolve_session_id
+
             conn = store.connect()
             try:
-                from .store.queries import resolve_session_id
-
                 session_id = resolve_session_id(conn, args.id)
             finally:
                 conn.close()
+        if getattr(args, "headless", False):
             return run.run_headless(args, store.home, resume_id=session_id)
-        return run.run_headless(args, store.home)
+        _require_terminal()
+        return tui.run_tui(args, store.home, task=getattr(args, "task", None), resume_id=session_id)
     if args.command == "sessions":
         from .commands import sessions
 

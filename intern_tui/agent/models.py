@@ -3,7 +3,8 @@
 `resolve_model_id` picks the default (config, else the first provider with a key) and checks, before a
 session starts, that the choice can work: a known provider prefix, its API key present, an api_base for
 local servers. Errors name the fix, and always mention the offline `intern-tui demo`.
-litellm is imported only when a real LLM is actually built.
+Nothing heavy is imported at module level (the TUI calls these before its first frame); litellm is
+imported only when a real LLM is actually built.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-
-from smolagents.models import ChatMessage, MessageRole, Model
-from smolagents.monitoring import TokenUsage
 
 from ..errors import BadInput, InternError
 
@@ -93,9 +91,12 @@ def _check_reachable(base: str, model_id: str) -> None:
         ) from exc
 
 
-def build_model(model_id: str, api_base: str | None = None, **model_kwargs: Any) -> Model:
-    """`model_kwargs` go to litellm's completion (temperature, …; tests pass mock_response)."""
+def build_model(model_id: str, api_base: str | None = None, **model_kwargs: Any):
+    """A smolagents Model. `model_kwargs` go to litellm's completion (temperature, …; tests pass
+    mock_response). smolagents and litellm are imported here, never at module import."""
     if model_id.startswith("script:"):
+        from .scripted import ScriptedModel
+
         path = Path(model_id[len("script:") :]).expanduser()
         return ScriptedModel(load_script(path), model_id=model_id)
     import litellm  # lazy: 2.5–4 s to import
@@ -134,31 +135,3 @@ def load_script(path: Path) -> list[dict[str, Any]]:
 def render_turn(thought: str, code: str) -> str:
     """The text an LLM would have produced for this turn, in smolagents' CodeAgent format."""
     return f"Thought: {thought.strip()}\n<code>\n{code.rstrip()}\n</code>"
-
-
-class ScriptedModel(Model):
-    """A Model that replays a policy file through the real agent loop: no LLM, fully deterministic."""
-
-    def __init__(self, turns: list[dict[str, Any]], model_id: str = "script:inline"):
-        super().__init__(model_id=model_id)
-        self.turns = turns
-        self.position = 0
-        self.seen_messages: list[list[Any]] = []
-
-    def generate(
-        self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs
-    ):
-        self.seen_messages.append(list(messages))
-        if self.position < len(self.turns):
-            turn = self.turns[self.position]
-            self.position += 1
-            thought, code = turn.get("thought", ""), turn["code"]
-        else:
-            thought, code = (
-                "The scripted policy has no more turns.",
-                "final_answer('scripted policy finished')",
-            )
-        content = render_turn(thought, code)
-        prompt_chars = sum(len(str(getattr(m, "content", m))) for m in messages)
-        usage = TokenUsage(input_tokens=prompt_chars // 4, output_tokens=len(content) // 4)
-        return ChatMessage(role=MessageRole.ASSISTANT, content=content, token_usage=usage)

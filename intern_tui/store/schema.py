@@ -2,8 +2,8 @@
 
 `events` is the source of truth (append-only, gap-free `seq` per session). The other tables are
 projections the writer keeps up to date in the same transaction, so queries never replay events.
-Migrations use sqlite-utils (imported only when a migration runs: it pulls in pandas, far too slow for
-the startup path). Each migration is a function applied once, recorded in `schema_version`.
+Migrations use sqlite-utils (imported only when a migration runs, and without the pandas import it
+would otherwise trigger: see `_import_sqlite_utils`). Each migration is a function applied once, recorded in `schema_version`.
 """
 
 from __future__ import annotations
@@ -154,9 +154,27 @@ def current_version(conn: sqlite3.Connection) -> int | None:
     return 0 if not tables else None
 
 
+def _import_sqlite_utils():
+    """sqlite-utils imports pandas and numpy when they are installed (they are: datasets needs them), which
+    costs ~0.5 s on the first start. Our migrations use neither, so hide them while it imports."""
+    import sys
+
+    if "sqlite_utils" in sys.modules:
+        return sys.modules["sqlite_utils"]
+    hidden = [name for name in ("pandas", "numpy") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes `import pandas` raise ImportError inside sqlite_utils
+    try:
+        import sqlite_utils
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return sqlite_utils
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION, one recorded migration at a time, each in a transaction."""
-    import sqlite_utils  # lazy: see module docstring
+    sqlite_utils = _import_sqlite_utils()
 
     db = sqlite_utils.Database(conn)
     conn.execute("BEGIN IMMEDIATE")

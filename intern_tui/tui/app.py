@@ -1,0 +1,400 @@
+"""The intern-tui application: the live dashboard (and, with a timeline, replay).
+
+The App owns three things: a bus subscription it drains on a timer into the `SessionModel` (so a flood of
+events costs one redraw per frame, never one per event), the keymap, and the link to the Supervisor —
+the only object that can steer the agent. Widgets never see the agent.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+
+from ..errors import InternError
+from .glyphs import Glyphs
+from .screens.dashboard import DashboardScreen
+from .screens.modals import (
+    ApprovalModal,
+    ConfirmModal,
+    EditModal,
+    HelpScreen,
+    ReasonModal,
+    RedirectModal,
+    StepModal,
+)
+from .state import ACTIVE, SessionModel
+from .themes import DEFAULT_THEME, load_themes
+
+PUMP_HZ = 15
+MAX_EVENTS_PER_FRAME = 20_000
+DOUBLE_PRESS_S = 2.0
+
+
+class InternApp(App):
+    TITLE = "intern-tui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("p", "toggle_pause", "Pause/Resume", id="pause"),
+        Binding("r", "redirect", "Redirect", id="redirect"),
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("A", "approve_always", "Always", id="approve_always", show=False),
+        Binding("d", "deny", "Deny", id="deny"),
+        Binding("e", "edit", "Edit", id="edit", show=False),
+        Binding("x", "interrupt", "Interrupt (x x)", id="interrupt"),
+        Binding("s", "focus_pane('stream')", "Stream", id="focus_stream", show=False),
+        Binding("g", "focus_pane('gpu')", "GPU", id="focus_gpu", show=False),
+        Binding("m", "focus_pane('metrics')", "Metrics", id="focus_metrics", show=False),
+        Binding("f", "focus_pane('files')", "Files", id="focus_files", show=False),
+        Binding("j", "focus_pane('jobs')", "Jobs", id="focus_jobs", show=False),
+        Binding("o", "open_step", "Open step", id="open_step", show=False),
+        Binding("z", "zoom", "Zoom", id="zoom", show=False),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit_app", "Quit", id="quit"),
+    ]
+
+    def __init__(
+        self,
+        runtime=None,
+        *,
+        options=None,
+        resume_id: str | None = None,
+        theme: str | None = None,
+        keymap: dict[str, str] | None = None,
+        ascii_only: bool = False,
+        ask_model: bool = False,
+    ):
+        super().__init__()
+        self.runtime = runtime
+        self.options = options
+        self.resume_id = resume_id
+        self.ask_model = ask_model
+        self.glyphs = Glyphs(ascii_only)
+        self.model = SessionModel(live=True)
+        self.supervisor = None
+        self.sub = runtime.bus.subscribe("tui") if runtime is not None else None
+        self._last_x = 0.0
+        self._user_keymap = dict(keymap or {})
+        self._theme_name = theme
+        self.exit_message: str | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        for t in load_themes():
+            self.register_theme(t)
+        wanted = self._theme_name or DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        elif self._theme_name:
+            self.notify(f"unknown theme {self._theme_name!r}; using {DEFAULT_THEME}", severity="warning")
+            self.theme = DEFAULT_THEME
+        if self._user_keymap:
+            self.set_keymap(self._user_keymap)
+        self.push_screen(self.make_dashboard())
+        if self.sub is not None:
+            self.set_interval(1 / PUMP_HZ, self.pump)
+        if self.options is not None:
+            self.start_agent()
+        elif self.resume_id is not None:
+            self.start_agent()
+        elif self.runtime is not None:
+            self.ask_for_task()
+
+    def make_dashboard(self) -> DashboardScreen:
+        return DashboardScreen(self.model, self.glyphs, mode="live")
+
+    @property
+    def dashboard(self) -> DashboardScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    def ask_for_task(self) -> None:
+        from .screens.new_session import NewSessionScreen
+
+        def chosen(result) -> None:
+            if result is None:
+                self.exit()
+                return
+            task, model = result
+            from ..agent.session import SessionOptions
+
+            self.options = SessionOptions(task=task, model=model, approve="ask")
+            self.start_agent()
+
+        self.push_screen(NewSessionScreen(default_model=self._default_model()), chosen)
+
+    def _default_model(self) -> str | None:
+        try:
+            from ..agent.models import resolve_model_id
+            from ..config import load_config
+
+            return resolve_model_id(None, load_config().model)
+        except InternError:
+            return None
+
+    @work(thread=True, exclusive=True, group="agent")
+    def start_agent(self) -> None:
+        """Build and start the session off the UI thread (smolagents and the model load here)."""
+        from ..agent.session import resume_session, start_session
+
+        try:
+            if self.resume_id is not None:
+                sup = resume_session(
+                    self.runtime,
+                    self.resume_id,
+                    approve="ask",
+                    start=False,
+                    **({"model": self.options.model} if self.options else {}),
+                )
+            else:
+                sup = start_session(self.runtime, self.options, start=False)
+        except InternError as exc:
+            self.call_from_thread(self._start_failed, exc)
+            return
+        self.call_from_thread(self._attach, sup)
+        sup.start()
+
+    def _attach(self, sup) -> None:
+        self.supervisor = sup
+        self.sub_filter = sup.emitter.session_id
+
+    def _start_failed(self, exc: InternError) -> None:
+        self.notify(
+            f"{exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
+            title="Cannot start the agent",
+            severity="error",
+            timeout=15,
+        )
+        if self.resume_id is None:
+            self.ask_for_task()
+
+    # -- the event pump ---------------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
+        dashboard = self.dashboard
+        if dashboard is None:
+            return
+        changed = self.model.apply_all(events) if events else set()
+        with self.batch_update():
+            new_requests = dashboard.refresh_views(changed)
+        if new_requests:
+            self.announce(new_requests)
+
+    def announce(self, requests) -> None:
+        """A request needs a human: bell, a desktop notification (OSC 9) and a toast."""
+        self.bell()
+        text = ", ".join(r.tool for r in requests)
+        driver = getattr(self, "_driver", None)
+        if driver is not None and hasattr(driver, "write"):
+            driver.write(f"\x1b]9;intern-tui: approval needed ({text})\x07")
+        self.notify(
+            f"approval needed: {text} — a approve · d deny · e edit · enter details",
+            title="Waiting for you",
+            severity="warning",
+            timeout=8,
+        )
+
+    # -- actions: steering ------------------------------------------------------------------------------
+
+    def _steerable(self) -> bool:
+        if self.supervisor is None:
+            self.notify("no agent is running in this window", severity="warning")
+            return False
+        if not self.supervisor.running:
+            self.notify(f"the session is {self.supervisor.status}", severity="warning")
+            return False
+        return True
+
+    def action_toggle_pause(self) -> None:
+        if not self._steerable():
+            return
+        if self.supervisor.status in ("paused", "pausing"):
+            self.supervisor.resume()
+            self.notify("resuming")
+        else:
+            self.supervisor.pause()
+            self.notify("pausing after the current step (jobs keep running)")
+
+    def action_redirect(self) -> None:
+        if not self._steerable():
+            return
+
+        def send(text: str | None) -> None:
+            if text and self.supervisor is not None:
+                self.supervisor.redirect(text)
+                self.notify("instruction queued: the agent reads it before its next step")
+
+        self.push_screen(RedirectModal(), send)
+
+    def action_interrupt(self) -> None:
+        if not self._steerable():
+            return
+        now = time.monotonic()
+        if now - self._last_x <= DOUBLE_PRESS_S:
+            self._last_x = 0.0
+            self.supervisor.interrupt()
+            self.notify(
+                "interrupting after the current step; the session stays resumable", severity="warning"
+            )
+        else:
+            self._last_x = now
+            self.notify("press x again within 2 s to interrupt the run", timeout=2)
+
+    def _selected_request(self):
+        dashboard = self.dashboard
+        if dashboard is None or dashboard.at is not None:
+            return None
+        from .widgets.approvals import ApprovalQueue
+
+        item = dashboard.query_one(ApprovalQueue).selected
+        if item is None:
+            self.notify("no pending approval", timeout=2)
+        return item
+
+    def decide(self, item, decision: str, reason: str | None = None, edited: dict | None = None) -> None:
+        if self.supervisor is None or not self.supervisor.decide(item.id, decision, reason, edited):
+            self.notify("that request is no longer pending", severity="warning")
+            return
+        verb = {
+            "approve": "approved",
+            "always": f"always allowing {item.tool}",
+            "deny": "denied",
+            "edit": "approved with edits",
+        }[decision]
+        self.notify(f"{item.tool}: {verb}")
+
+    def action_approve(self) -> None:
+        if item := self._selected_request():
+            self.decide(item, "approve")
+
+    def action_approve_always(self) -> None:
+        if item := self._selected_request():
+            self.decide(item, "always")
+
+    def action_deny(self) -> None:
+        if item := self._selected_request():
+            self.push_screen(
+                ReasonModal(item.tool),
+                lambda reason: reason is not None and self.decide(item, "deny", reason or None),
+            )
+
+    def action_edit(self) -> None:
+        if item := self._selected_request():
+            self.push_screen(
+                EditModal(item.arguments),
+                lambda edited: edited is not None and self.decide(item, "edit", None, edited),
+            )
+
+    def on_option_list_option_selected(self, event) -> None:
+        from .widgets.approvals import ApprovalQueue
+
+        if isinstance(event.option_list, ApprovalQueue):
+            item = event.option_list.selected
+            if item is None:
+                return
+            read_only = self.dashboard is None or self.dashboard.at is not None
+
+            def done(result) -> None:
+                if result is not None:
+                    self.decide(item, *result)
+
+            self.push_screen(ApprovalModal(item, read_only=read_only), done)
+
+    # -- actions: viewing -------------------------------------------------------------------------------
+
+    def action_focus_pane(self, name: str) -> None:
+        if self.dashboard is not None:
+            self.dashboard.show_pane(name)
+
+    def action_zoom(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.toggle_zoom()
+
+    def action_open_step(self) -> None:
+        dashboard = self.dashboard
+        if dashboard is None:
+            return
+        items = dashboard.model.stream_at(dashboard.at)
+        steps = [i.step for i in items if i.step]
+        if not steps:
+            self.notify("no step yet", timeout=2)
+            return
+        step = steps[-1]
+        self.push_screen(
+            StepModal(
+                step,
+                [
+                    i
+                    for i in items
+                    if i.step == step and i.kind in ("thought", "code", "observation", "error")
+                ],
+            )
+        )
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.keymap_rows()))
+
+    def keymap_rows(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for binding in self.BINDINGS:
+            keys = self._user_keymap.get(binding.id, binding.key)
+            rows.append((keys, binding.description, binding.id))
+        rows += [
+            ("ctrl+p", "command palette", "-"),
+            (", . < >", "files: pick the versions to diff", "files.*"),
+            ("u", "files: unified / side by side", "files.toggle_mode"),
+        ]
+        return rows
+
+    def action_quit_app(self) -> None:
+        if self.supervisor is not None and self.supervisor.running:
+            detail = (
+                "The run stops after its current step and the session stays resumable "
+                f"(intern-tui resume {self.supervisor.emitter.session_id}). Training jobs keep running."
+            )
+            self.push_screen(
+                ConfirmModal("The agent is still running. Quit?", detail),
+                lambda yes: yes and self._quit_running(),
+            )
+        else:
+            self.exit()
+
+    def _quit_running(self) -> None:
+        sup = self.supervisor
+        sup.interrupt("quit from the TUI")
+        self.exit_message = (
+            f"session {sup.emitter.session_id} interrupted — resume with: intern-tui resume "
+            f"{sup.emitter.session_id}"
+        )
+        self._exit_after_stop(sup)
+
+    @work(thread=True)
+    def _exit_after_stop(self, sup) -> None:
+        sup.wait(10)  # a step in a long model call may not finish; the lock and the log stay consistent
+        self.call_from_thread(self.exit)
+
+    # -- command palette ----------------------------------------------------------------------------------
+
+    def get_system_commands(self, screen) -> Any:
+        yield from super().get_system_commands(screen)
+        for binding in self.BINDINGS:
+            action, _, arg = binding.action.partition("(")
+            yield SystemCommand(
+                binding.description,
+                f"[{binding.key}] {binding.id}",
+                lambda a=binding.action: self.run_action(a),
+            )
+
+    @property
+    def status(self) -> str:
+        return self.model.status.current
+
+    def is_active(self) -> bool:
+        return self.status in ACTIVE

@@ -1,0 +1,184 @@
+"""The dashboard: header, approval queue, agent stream, and the telemetry/files/jobs tabs.
+
+It renders a `SessionModel` as of a point in time (`at=None` is live). It never talks to the agent: key
+actions live on the App, which forwards them to the Supervisor.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from ..glyphs import Glyphs
+from ..state import SessionModel
+from ..widgets.approvals import ApprovalQueue
+from ..widgets.files import FilesPane
+from ..widgets.header import StatusHeader
+from ..widgets.jobs import JobSelected, JobsPane
+from ..widgets.stream import AgentStream
+from ..widgets.telemetry import GpuView, MetricsView
+
+NARROW = 120  # below this width the stream and the tabs take turns instead of sharing the screen
+PANES = {"metrics": "tab-metrics", "gpu": "tab-gpu", "files": "tab-files", "jobs": "tab-jobs"}
+
+
+class DashboardScreen(Screen):
+    DEFAULT_CSS = """
+    DashboardScreen { layout: vertical; }
+    #main { height: 1fr; }
+    #left { width: 3fr; }
+    #right { width: 2fr; min-width: 44; }
+    DashboardScreen.-narrow #right { display: none; width: 1fr; }
+    DashboardScreen.-narrow.-show-right #right { display: block; }
+    DashboardScreen.-narrow.-show-right #left { display: none; }
+    DashboardScreen.-zoom-left #right { display: none; }
+    DashboardScreen.-zoom-right #left { display: none; }
+    ApprovalQueue.-empty { display: none; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
+    """
+
+    def __init__(self, model: SessionModel, glyphs: Glyphs, mode: str = "live"):
+        super().__init__()
+        self.model = model
+        self.glyphs = glyphs
+        self.mode = mode
+        self.at: int | None = None
+        self.dirty: set[str] = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield from self.compose_top()
+        queue = ApprovalQueue(id="approvals")
+        queue.add_class("-empty")
+        yield queue
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield AgentStream(self.glyphs, id="stream")
+            with Vertical(id="right"):
+                with TabbedContent(id="tabs", initial="tab-metrics"):
+                    with TabPane("Metrics", id="tab-metrics"):
+                        yield MetricsView(id="metrics")
+                    with TabPane("GPU", id="tab-gpu"):
+                        yield GpuView(self.glyphs, id="gpu")
+                    with TabPane("Files", id="tab-files"):
+                        yield FilesPane(id="files")
+                    with TabPane("Jobs", id="tab-jobs"):
+                        yield JobsPane(id="jobs")
+        yield Footer()
+
+    def compose_top(self) -> ComposeResult:
+        """Extra rows under the header (replay adds its timeline here)."""
+        return iter(())
+
+    def on_mount(self) -> None:
+        self.query_one(StatusHeader).mode = self.mode
+        self._layout(self.size.width)
+        self.refresh_views(set(self.dirty), rebuild=True)
+        self.query_one(AgentStream).focus()
+
+    def on_resize(self, event) -> None:
+        self._layout(event.size.width)
+
+    def _layout(self, width: int) -> None:
+        self.set_class(width < NARROW, "-narrow")
+
+    # -- panes ------------------------------------------------------------------------------------------
+
+    def show_pane(self, name: str) -> None:
+        if name == "stream":
+            self.remove_class("-show-right")
+            self.query_one(AgentStream).focus()
+            return
+        tabs = self.query_one(TabbedContent)
+        tabs.active = PANES[name]
+        self.add_class("-show-right")
+        widget = {"metrics": MetricsView, "gpu": GpuView, "files": FilesPane, "jobs": JobsPane}[name]
+        target = self.query_one(widget)
+        focusable = target if target.can_focus else next((w for w in target.query("*") if w.can_focus), None)
+        if focusable is not None:
+            focusable.focus()
+        self.refresh_views({name, "logs"} if name == "jobs" else {name})
+
+    def toggle_zoom(self) -> None:
+        if self.has_class("-zoom-left") or self.has_class("-zoom-right"):
+            self.remove_class("-zoom-left", "-zoom-right")
+            return
+        focused = self.focused
+        in_right = focused is not None and any(a.id == "right" for a in focused.ancestors_with_self)
+        self.add_class("-zoom-right" if in_right else "-zoom-left")
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_views(set(self.dirty) & {"metrics", "gpu", "files", "jobs", "logs"})
+
+    def on_job_selected(self, event: JobSelected) -> None:
+        self.refresh_views({"logs"}, rebuild=True)
+
+    def _visible(self, name: str) -> bool:
+        if self.has_class("-zoom-left") or (self.has_class("-narrow") and not self.has_class("-show-right")):
+            return False
+        return self.query_one(TabbedContent).active == PANES[name]
+
+    # -- rendering --------------------------------------------------------------------------------------
+
+    def refresh_views(self, changed: set[str], rebuild: bool = False) -> list:
+        """Redraw what changed (hidden panes are marked dirty and drawn when shown). Returns the approval
+        requests that appeared since the last call (the App rings the bell for them)."""
+        model, at = self.model, self.at
+        self.dirty |= changed
+        self.query_one(StatusHeader).render_model(model, at)
+        new_requests = []
+        if "stream" in self.dirty:
+            stream = self.query_one(AgentStream)
+            if rebuild:
+                stream.rebuild(model.stream_at(at))
+            else:
+                start = max(0, stream.rendered - model.evicted)
+                stream.append_items(model.stream_at(at)[start:])
+                stream.rendered = model.evicted + len(model.stream_at(at))
+            self.dirty.discard("stream")
+        if "approvals" in self.dirty:
+            queue = self.query_one(ApprovalQueue)
+            pending = model.pending_approvals(at)
+            known = {a.id for a in queue.items}
+            new_requests = [a for a in pending if a.id not in known]
+            queue.show(pending)
+            queue.set_class(not pending, "-empty")
+            self.dirty.discard("approvals")
+        for name, render in (
+            ("files", self._render_files),
+            ("jobs", self._render_jobs),
+            ("metrics", self._render_metrics),
+            ("gpu", self._render_gpu),
+        ):
+            if name in self.dirty and self._visible(name):
+                render(rebuild)
+                self.dirty.discard(name)
+        if "logs" in self.dirty and self._visible("jobs"):
+            self._render_logs(rebuild)
+            self.dirty.discard("logs")
+        return new_requests
+
+    def _render_files(self, rebuild: bool) -> None:
+        self.query_one(FilesPane).show(self.model.files_at(self.at))
+
+    def _render_jobs(self, rebuild: bool) -> None:
+        self.query_one(JobsPane).show_jobs(self.model.jobs_at(self.at), self.at)
+
+    def _render_logs(self, rebuild: bool) -> None:
+        pane = self.query_one(JobsPane)
+        job = self.model.jobs.get(pane.job_id or "")
+        if job is None:
+            return
+        lines = self.model.job_log_at(job.id, self.at, tail=500)
+        total = job.log_total if self.at is None else len(lines)
+        pane.show_log(lines, total, rebuild=rebuild or self.at is not None)
+
+    def _render_metrics(self, rebuild: bool) -> None:
+        self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
+
+    def _render_gpu(self, rebuild: bool) -> None:
+        snapshot, history = self.model.gpu_at(self.at)
+        self.query_one(GpuView).show(snapshot, history)

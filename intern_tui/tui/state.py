@@ -1,0 +1,555 @@
+"""The session reducer: events in, a queryable model of the session out. No Textual in here.
+
+The live dashboard and replay run this same `SessionModel.apply` over the same events, so a replayed
+session cannot drift from what the user saw. Every fact is tagged with the `seq` of the event that made
+it true, so "the state at event N" is a binary search, not a re-run: that is what makes seeking in a
+100k-event replay instant. Live sessions bound what they keep (stream items, log lines); replay keeps
+everything.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..events import Event, Kind
+
+ACTIVE = ("running", "pausing", "paused", "waiting")
+
+
+@dataclass
+class StreamItem:
+    seq: int
+    step: int | None
+    kind: str  # task thought code observation error approval alert redirect control job file final doom compacted plan
+    text: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ApprovalItem:
+    id: str
+    tool: str
+    arguments: dict[str, Any]
+    estimate: dict[str, Any]
+    step: int | None
+    requested_seq: int
+    decided_seq: int | None = None
+    status: str = "pending"
+    decision: str | None = None
+    reason: str | None = None
+    decided_by: str | None = None
+    edited: dict[str, Any] | None = None
+
+    def status_at(self, at: int | None) -> str:
+        if self.decided_seq is None or (at is not None and self.decided_seq > at):
+            return "pending"
+        return self.status
+
+
+@dataclass
+class FileVersion:
+    version: int
+    seq: int
+    step: int | None
+    ts: float
+    content: str | None
+    diff: str | None
+    added: int
+    removed: int
+    bytes: int
+
+
+@dataclass
+class JobItem:
+    id: str
+    backend: str
+    script: str
+    started_seq: int
+    started_ts: float
+    url: str | None = None
+    status: str = "running"
+    finished_seq: int | None = None
+    ended_ts: float | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    log: deque = field(default_factory=deque)  # (seq, line), bounded in live sessions
+    log_total: int = 0  # lines ever received (the deque may have dropped the oldest)
+    latest: dict[str, float] = field(default_factory=dict)
+    metric_steps: int = 0
+
+    def status_at(self, at: int | None) -> str:
+        if at is not None and (self.finished_seq is None or self.finished_seq > at):
+            return "running" if self.started_seq <= at else "pending"
+        return self.status
+
+
+class _History:
+    """A value that changes over time: (seq, value) pairs, queried at any seq."""
+
+    def __init__(self, initial: Any = None):
+        self.seqs: list[int] = [0]
+        self.values: list[Any] = [initial]
+
+    def set(self, seq: int, value: Any) -> None:
+        if self.values[-1] == value:
+            return
+        if self.seqs[-1] == seq:
+            self.values[-1] = value
+        else:
+            self.seqs.append(seq)
+            self.values.append(value)
+
+    def at(self, seq: int | None) -> Any:
+        if seq is None:
+            return self.values[-1]
+        return self.values[bisect.bisect_right(self.seqs, seq) - 1]
+
+    @property
+    def current(self) -> Any:
+        return self.values[-1]
+
+
+class SessionModel:
+    def __init__(
+        self, *, live: bool = True, max_stream: int = 10_000, max_log_lines: int = 2_000, max_gpu: int = 900
+    ):
+        self.live = live
+        self.session_id: str | None = None
+        self.task = ""
+        self.model = ""
+        self.parent_id: str | None = None
+        self.fork_step: int | None = None
+        self.started_ts: float | None = None
+        self.last_ts: float | None = None
+        self.last_seq = 0
+        self.final_answer: Any = None
+        self.error: str | None = None
+        self.status = _History("starting")
+        self.step = _History(0)
+        self.max_steps = 0
+        self.tokens = _History((0, 0, 0.0))  # (in, out, usd)
+        self.ended_ts = _History(None)
+        self.stream: list[StreamItem] = []
+        self.evicted = 0  # stream items dropped from memory (live); still in the store
+        self.max_stream = max_stream if live else None
+        self.max_log_lines = max_log_lines if live else None
+        self.approvals: dict[str, ApprovalItem] = {}
+        self.files: dict[str, list[FileVersion]] = {}
+        self.jobs: dict[str, JobItem] = {}
+        self.metrics: list[tuple[int, str, int, dict[str, float]]] = []  # (seq, job_id, step, values)
+        self._metric_seqs: list[int] = []
+        self.alerts: list[tuple[int, dict[str, Any]]] = []
+        self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu if live else None)
+        self.plan = _History([])
+        self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
+
+    # -- the reducer ----------------------------------------------------------------------------------
+
+    def apply(self, e: Event) -> set[str]:
+        """Fold one event in; returns the areas that changed (header, stream, approvals, files, jobs,
+        logs, metrics, gpu, plan) so a UI can redraw only those."""
+        self.last_seq = e.seq
+        self.last_ts = e.ts
+        if e.step is not None:
+            if e.step not in self.step_seqs:
+                self.step_seqs[e.step] = e.seq
+        handler = _HANDLERS.get(e.kind)
+        changed = handler(self, e) if handler else set()
+        return changed | {"header"} if e.kind not in ("job_log", "gpu_sample", "job_metric") else changed
+
+    def apply_all(self, events) -> set[str]:
+        changed: set[str] = set()
+        for e in events:
+            changed |= self.apply(e)
+        return changed
+
+    def _add(self, e: Event, kind: str, text: str, **meta: Any) -> set[str]:
+        self.stream.append(StreamItem(e.seq, e.step, kind, text, meta))
+        if self.max_stream and len(self.stream) > self.max_stream:
+            drop = len(self.stream) - self.max_stream
+            del self.stream[:drop]
+            self.evicted += drop
+        return {"stream"}
+
+    # -- queries (at=None: now; at=seq: as of that event) -------------------------------------------------
+
+    def stream_at(self, at: int | None = None) -> list[StreamItem]:
+        return self.stream if at is None else self.stream[: self.stream_index_at(at)]
+
+    def stream_index_at(self, at: int | None) -> int:
+        """How many stream items exist as of `at` (cheap: the items are in seq order)."""
+        if at is None:
+            return len(self.stream)
+        lo, hi = 0, len(self.stream)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.stream[mid].seq <= at:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def pending_approvals(self, at: int | None = None) -> list[ApprovalItem]:
+        return [
+            a
+            for a in self.approvals.values()
+            if (at is None or a.requested_seq <= at) and a.status_at(at) == "pending"
+        ]
+
+    def files_at(self, at: int | None = None) -> dict[str, list[FileVersion]]:
+        out = {}
+        for path, versions in self.files.items():
+            kept = versions if at is None else [v for v in versions if v.seq <= at]
+            if kept:
+                out[path] = kept
+        return out
+
+    def jobs_at(self, at: int | None = None) -> list[JobItem]:
+        return [j for j in self.jobs.values() if at is None or j.started_seq <= at]
+
+    def job_log_at(self, job_id: str, at: int | None = None, tail: int = 200) -> list[str]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            return []
+        lines = job.log if at is None else [x for x in job.log if x[0] <= at]
+        return [line for _, line in list(lines)[-tail:]]
+
+    def metrics_at(self, at: int | None = None) -> list[tuple[int, str, int, dict[str, float]]]:
+        if at is None:
+            return self.metrics
+        return self.metrics[: bisect.bisect_right(self._metric_seqs, at)]
+
+    def alerts_at(self, at: int | None = None) -> list[dict[str, Any]]:
+        return [a for s, a in self.alerts if at is None or s <= at]
+
+    def gpu_at(self, at: int | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The latest GPU snapshot as of `at`, and the ones before it (for sparklines)."""
+        samples = list(self.gpu) if at is None else [x for x in self.gpu if x[0] <= at]
+        return (samples[-1][1] if samples else None), [s for _, s in samples]
+
+    def elapsed(self, at: int | None = None, now: float | None = None) -> float:
+        if self.started_ts is None:
+            return 0.0
+        end = self.ended_ts.at(at)
+        if end is None:
+            end = now if (now is not None and at is None and self.status.current in ACTIVE) else self.last_ts
+        return max(0.0, (end or self.started_ts) - self.started_ts)
+
+
+# -- handlers -----------------------------------------------------------------------------------------------
+
+
+def _session_started(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.session_id = e.session_id
+    m.task = p.get("task") or m.task
+    m.model = p.get("model") or m.model
+    m.max_steps = p.get("max_steps") or m.max_steps
+    m.parent_id = p.get("parent_id")
+    m.fork_step = p.get("fork_step")
+    if m.started_ts is None:
+        m.started_ts = e.ts
+    m.status.set(e.seq, "running")
+    m.ended_ts.set(e.seq, None)
+    what = "resumed" if p.get("resumed") else ("forked" if p.get("parent_id") else "started")
+    model = p.get("model") or ""
+    if model.startswith("script:"):
+        model = "script:" + model.rsplit("/", 1)[-1]
+    return m._add(
+        e, "control", f"session {what} · {model}", **({"resumed": True} if p.get("resumed") else {})
+    )
+
+
+def _task(m: SessionModel, e: Event) -> set[str]:
+    if not e.payload.get("resumed"):
+        m.task = e.payload.get("task", m.task)
+    return m._add(e, "task", e.payload.get("task", ""))
+
+
+def _step_started(m: SessionModel, e: Event) -> set[str]:
+    m.step.set(e.seq, e.payload.get("step", e.step or 0))
+    m.max_steps = e.payload.get("max_steps") or m.max_steps
+    return {"header"}
+
+
+def _model_output(m: SessionModel, e: Event) -> set[str]:
+    return m._add(e, "thought", e.payload.get("thought") or e.payload.get("text", ""))
+
+
+def _code_action(m: SessionModel, e: Event) -> set[str]:
+    return m._add(e, "code", e.payload.get("code", ""))
+
+
+def _observation(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    if p.get("error"):
+        return m._add(e, "error", p["error"])
+    text = (p.get("text") or "").replace("Execution logs:\n", "", 1)
+    return m._add(e, "observation", text.strip(), final=bool(p.get("final")))
+
+
+def _tool_result(m: SessionModel, e: Event) -> set[str]:
+    return set()  # shown through the observation; kept in the store for detail views
+
+
+def _token_usage(m: SessionModel, e: Event) -> set[str]:
+    i, o, c = m.tokens.current
+    p = e.payload
+    m.tokens.set(
+        e.seq,
+        (
+            i + int(p.get("input_tokens") or 0),
+            o + int(p.get("output_tokens") or 0),
+            c + float(p.get("cost_usd") or 0.0),
+        ),
+    )
+    return {"header"}
+
+
+def _approval_requested(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.approvals[p["id"]] = ApprovalItem(
+        p["id"], p.get("tool", "?"), p.get("arguments") or {}, p.get("estimate") or {}, e.step, e.seq
+    )
+    if m.pending_approvals():
+        m.status.set(e.seq, "waiting")
+    return m._add(e, "approval", f"approval requested: {p.get('tool')}", id=p["id"], phase="requested") | {
+        "approvals"
+    }
+
+
+def _approval_decided(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    item = m.approvals.get(p.get("id"))
+    if item is not None:
+        item.decided_seq = e.seq
+        item.status = p.get("status") or ("approved" if p.get("decision") != "deny" else "denied")
+        item.decision, item.reason, item.decided_by = p.get("decision"), p.get("reason"), p.get("decided_by")
+        item.edited = p.get("edited")
+    if not m.pending_approvals() and m.status.current == "waiting":
+        m.status.set(e.seq, "running")
+    verdict = p.get("status", "decided")
+    reason = f" — {p['reason']}" if p.get("reason") else ""
+    return m._add(
+        e,
+        "approval",
+        f"{p.get('tool')} {verdict} ({p.get('decided_by', 'user')}){reason}",
+        id=p.get("id"),
+        phase="decided",
+        status=verdict,
+    ) | {"approvals"}
+
+
+def _paused(m: SessionModel, e: Event) -> set[str]:
+    phase = e.payload.get("phase")
+    m.status.set(e.seq, "paused" if phase == "paused" else "pausing")
+    return m._add(
+        e, "control", "paused" if phase == "paused" else "pause requested — stopping after this step"
+    )
+
+
+def _resumed(m: SessionModel, e: Event) -> set[str]:
+    m.status.set(e.seq, "running")
+    return m._add(e, "control", "resumed" if e.payload.get("phase") != "cancelled" else "pause cancelled")
+
+
+def _redirected(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    label = "instruction queued" if p.get("phase") == "queued" else "instruction delivered"
+    return m._add(e, "redirect", f"{label}: {p.get('text', '')}", phase=p.get("phase"))
+
+
+def _interrupted(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    if p.get("phase") != "requested":
+        m.status.set(e.seq, "interrupted")
+        m.ended_ts.set(e.seq, e.ts)
+    return m._add(e, "control", f"interrupt: {p.get('reason', '')}")
+
+
+def _error(m: SessionModel, e: Event) -> set[str]:
+    if e.payload.get("where") == "session":
+        m.error = e.payload.get("message")
+        return m._add(e, "error", f"session error: {m.error}")
+    return set()  # step errors are shown through their observation
+
+
+def _file_written(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.files.setdefault(p["path"], []).append(
+        FileVersion(
+            p.get("version", 1),
+            e.seq,
+            e.step,
+            e.ts,
+            p.get("content"),
+            p.get("diff"),
+            p.get("added", 0),
+            p.get("removed", 0),
+            p.get("bytes", 0),
+        )
+    )
+    return m._add(
+        e,
+        "file",
+        f"wrote {p['path']} v{p.get('version')} (+{p.get('added', 0)} −{p.get('removed', 0)})",
+        path=p["path"],
+        version=p.get("version"),
+    ) | {"files"}
+
+
+def _job_started(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    maxlen = m.max_log_lines
+    m.jobs[p["job_id"]] = JobItem(
+        p["job_id"],
+        p.get("backend", "local"),
+        p.get("script", ""),
+        e.seq,
+        e.ts,
+        url=p.get("url"),
+        log=deque(maxlen=maxlen),
+    )
+    return m._add(
+        e,
+        "job",
+        f"job {p['job_id']} started ({p.get('backend', 'local')}): {p.get('script')}",
+        job_id=p["job_id"],
+    ) | {"jobs"}
+
+
+def _job_log(m: SessionModel, e: Event) -> set[str]:
+    job = m.jobs.get(e.payload.get("job_id"))
+    if job is None:
+        return set()
+    lines = e.payload.get("lines")
+    if lines is None:
+        lines = [e.payload.get("line", "")]
+    job.log.extend((e.seq, line) for line in lines)
+    job.log_total += len(lines)
+    return {"logs"}
+
+
+def _job_metric(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    values = {k: v for k, v in (p.get("values") or {}).items() if isinstance(v, int | float)}
+    m.metrics.append((e.seq, p.get("job_id", "?"), int(p.get("step") or 0), values))
+    m._metric_seqs.append(e.seq)
+    job = m.jobs.get(p.get("job_id"))
+    if job is not None:
+        job.latest.update(values)
+        job.metric_steps += 1
+    return {"metrics", "jobs"}
+
+
+def _job_finished(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    job = m.jobs.get(p.get("job_id"))
+    if job is not None:
+        job.status, job.exit_code, job.error = (
+            p.get("status", "completed"),
+            p.get("exit_code"),
+            p.get("error"),
+        )
+        job.finished_seq, job.ended_ts = e.seq, e.ts
+    code = "" if p.get("exit_code") is None else f" (exit {p.get('exit_code')})"
+    return m._add(
+        e,
+        "job",
+        f"job {p.get('job_id')} {p.get('status')}{code}",
+        job_id=p.get("job_id"),
+        status=p.get("status"),
+    ) | {"jobs"}
+
+
+def _gpu_sample(m: SessionModel, e: Event) -> set[str]:
+    m.gpu.append((e.seq, e.payload))
+    return {"gpu"}
+
+
+def _alert(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    if p.get("delivered"):
+        return set()
+    m.alerts.append((e.seq, p))
+    return m._add(
+        e,
+        "alert",
+        p.get("message", ""),
+        severity=p.get("severity"),
+        job_id=p.get("job_id"),
+        alert=p.get("kind"),
+    ) | {"metrics"}
+
+
+def _doom_loop(m: SessionModel, e: Event) -> set[str]:
+    return m._add(
+        e, "doom", f"loop detected: {e.payload.get('reason')} — the agent was told to change approach"
+    )
+
+
+def _compacted(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    return m._add(
+        e,
+        "compacted",
+        f"context compacted: {p.get('folded_steps')} steps folded "
+        f"({p.get('tokens_before')} → {p.get('tokens_after')} tokens)",
+    )
+
+
+def _plan(m: SessionModel, e: Event) -> set[str]:
+    items = e.payload.get("items") or []
+    m.plan.set(e.seq, items)
+    done = sum(1 for i in items if i.get("status") == "done")
+    return m._add(e, "plan", f"plan: {done}/{len(items)} done", items=items) | {"plan"}
+
+
+def _final_answer(m: SessionModel, e: Event) -> set[str]:
+    m.final_answer = e.payload.get("answer")
+    return m._add(e, "final", str(m.final_answer))
+
+
+def _session_ended(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.status.set(e.seq, p.get("status", "done"))
+    m.ended_ts.set(e.seq, e.ts)
+    if p.get("error"):
+        m.error = p["error"]
+    return m._add(
+        e, "control", f"session {p.get('status', 'done')}" + (f": {p['error']}" if p.get("error") else "")
+    )
+
+
+_HANDLERS = {
+    Kind.SESSION_STARTED: _session_started,
+    Kind.TASK: _task,
+    Kind.STEP_STARTED: _step_started,
+    Kind.MODEL_OUTPUT: _model_output,
+    Kind.CODE_ACTION: _code_action,
+    Kind.OBSERVATION: _observation,
+    Kind.TOOL_RESULT: _tool_result,
+    Kind.TOKEN_USAGE: _token_usage,
+    Kind.APPROVAL_REQUESTED: _approval_requested,
+    Kind.APPROVAL_DECIDED: _approval_decided,
+    Kind.PAUSED: _paused,
+    Kind.RESUMED: _resumed,
+    Kind.REDIRECTED: _redirected,
+    Kind.INTERRUPTED: _interrupted,
+    Kind.ERROR: _error,
+    Kind.FILE_WRITTEN: _file_written,
+    Kind.JOB_STARTED: _job_started,
+    Kind.JOB_LOG: _job_log,
+    Kind.JOB_METRIC: _job_metric,
+    Kind.JOB_FINISHED: _job_finished,
+    Kind.GPU_SAMPLE: _gpu_sample,
+    Kind.ALERT: _alert,
+    Kind.DOOM_LOOP: _doom_loop,
+    Kind.COMPACTED: _compacted,
+    Kind.PLAN: _plan,
+    Kind.FINAL_ANSWER: _final_answer,
+    Kind.SESSION_ENDED: _session_ended,
+}

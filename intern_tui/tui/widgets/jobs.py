@@ -1,0 +1,102 @@
+"""Jobs: a table of the session's training jobs and the live log tail of the selected one."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Log
+
+from ..state import JobItem
+from .header import fmt_duration
+
+KEY_METRICS = ("loss", "reward", "kl", "eval_loss", "learning_rate")
+MAX_LINES_PER_FRAME = 120
+
+
+class JobsPane(Vertical):
+    DEFAULT_CSS = """
+    JobsPane > DataTable { height: auto; max-height: 8; border: round $panel; background: $surface; }
+    JobsPane > DataTable:focus { border: round $primary; }
+    JobsPane > Log { height: 1fr; border: round $panel; background: $surface; }
+    """
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.job_id: str | None = None
+        self._shown_lines = 0
+        self._rows: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("job", "backend", "status", "time", "steps", "latest", "script")
+        yield table
+        yield Log(id="job-log", max_lines=5000, highlight=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#job-table").border_title = "Jobs"
+        self.query_one("#job-log").border_title = "Log"
+
+    def show_jobs(self, jobs: list[JobItem], at: int | None = None) -> None:
+        table = self.query_one("#job-table", DataTable)
+        table.clear()
+        self._rows = []
+        for job in jobs:
+            end = job.ended_ts if job.status_at(at) != "running" else time.time()
+            latest = "  ".join(f"{k}={job.latest[k]:.4g}" for k in KEY_METRICS if k in job.latest)
+            table.add_row(
+                job.id,
+                job.backend,
+                job.status_at(at),
+                fmt_duration((end or job.started_ts) - job.started_ts),
+                str(job.metric_steps),
+                latest,
+                job.script,
+                key=job.id,
+            )
+            self._rows.append(job.id)
+        if jobs and self.job_id not in self._rows:
+            self.job_id = self._rows[-1]
+            self._shown_lines = 0
+            self.query_one("#job-log", Log).clear()
+        if self.job_id in self._rows:
+            table.move_cursor(row=self._rows.index(self.job_id))
+
+    def show_log(self, lines: list[str], total: int, rebuild: bool = False) -> None:
+        """Append the lines not shown yet (`total` counts every line the job has produced so far).
+
+        A frame draws at most MAX_LINES_PER_FRAME new lines: at 10k lines/s nobody reads the skipped ones
+        here, and they are all in the job's log file and the store."""
+        log = self.query_one("#job-log", Log)
+        if rebuild or total < self._shown_lines:
+            log.clear()
+            log.write_lines(lines[-MAX_LINES_PER_FRAME:])
+        else:
+            new = total - self._shown_lines
+            if new > MAX_LINES_PER_FRAME:
+                log.write_line(
+                    f"… {new - MAX_LINES_PER_FRAME:,} lines not drawn (see job_logs / the log file)"
+                )
+                new = MAX_LINES_PER_FRAME
+            if new > 0:
+                log.write_lines(lines[-new:])
+        self._shown_lines = total
+        log.border_title = f"Log · {self.job_id}" if self.job_id else "Log"
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value if event.row_key is not None else None
+        if key and key != self.job_id:
+            self.job_id = key
+            self._shown_lines = 0
+            self.query_one("#job-log", Log).clear()
+            self.post_message(JobSelected(key))
+
+
+from textual.message import Message  # noqa: E402
+
+
+class JobSelected(Message):
+    def __init__(self, job_id: str):
+        super().__init__()
+        self.job_id = job_id

@@ -1,0 +1,128 @@
+"""The agent stream: each step's thought (Markdown), code (highlighted), observation (collapsed when
+long), and the errors, alerts, redirects and approvals between them. Append-only; it follows the tail
+unless the user has scrolled up."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.widgets import RichLog
+
+from ..glyphs import Glyphs
+from ..state import StreamItem
+
+OBSERVATION_LINES = 12
+REPLAY_WINDOW = 400  # items drawn when the view is rebuilt (seek); older ones are a keypress away
+
+
+class AgentStream(RichLog):
+    DEFAULT_CSS = """
+    AgentStream { background: $surface; border: round $panel; padding: 0 1; scrollbar-size-vertical: 1; }
+    AgentStream:focus { border: round $primary; }
+    """
+
+    def __init__(self, glyphs: Glyphs | None = None, **kw):
+        super().__init__(wrap=True, markup=False, highlight=False, max_lines=20_000, min_width=40, **kw)
+        self.glyphs = glyphs or Glyphs()
+        self.rendered = 0  # how many of the model's stream items are drawn
+        self.border_title = "Agent"
+        self.expanded: set[int] = set()
+
+    def append_items(self, items: list[StreamItem]) -> None:
+        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        for item in items:
+            renderable = self.render_item(item)
+            if renderable is not None:
+                self.write(renderable, scroll_end=follow)
+        self.rendered += len(items)
+
+    def rebuild(self, items: list[StreamItem]) -> None:
+        """Redraw from scratch (replay seek): the last REPLAY_WINDOW items up to the chosen point."""
+        self.clear()
+        self.rendered = 0
+        window = items[-REPLAY_WINDOW:]
+        if len(items) > len(window):
+            self.write(
+                Text(f"… {len(items) - len(window)} earlier items (seek back to see them)", style="dim")
+            )
+        self.append_items(window)
+        self.rendered = len(items)
+        self.scroll_end(animate=False)
+
+    def render_item(self, item: StreamItem) -> RenderableType | None:
+        g = self.glyphs
+        step = f"step {item.step}" if item.step else ""
+        kind = item.kind
+        if kind == "thought":
+            header = Text.assemble((f"{g.thought} {step}", "bold cyan"))
+            return Group(Text(""), header, Padding(Markdown(item.text or "…"), (0, 0, 0, 2)))
+        if kind == "code":
+            return Padding(
+                Syntax(
+                    item.text,
+                    "python",
+                    theme="ansi_dark",
+                    word_wrap=True,
+                    background_color=self._code_background(),
+                ),
+                (0, 0, 0, 2),
+            )
+        if kind == "observation":
+            return Padding(self._observation(item), (0, 0, 0, 2))
+        if kind == "error":
+            return Padding(
+                Text(f"{g.fail} {_clip_lines(item.text, OBSERVATION_LINES)}", style="red"), (0, 0, 0, 2)
+            )
+        if kind == "task":
+            return Text.assemble(("TASK ", "bold reverse"), " ", (item.text, "bold"))
+        if kind == "approval":
+            style = {"approved": "green", "denied": "red"}.get(item.meta.get("status", ""), "bold yellow")
+            return Text(f"{g.warn} {item.text}", style=style)
+        if kind == "alert":
+            style = "bold red" if item.meta.get("severity") == "critical" else "bold yellow"
+            return Text(f"{g.warn} ALERT {item.meta.get('job_id') or ''}: {item.text}", style=style)
+        if kind == "redirect":
+            return Text(f"{g.redirect} {item.text}", style="bold magenta")
+        if kind in ("doom", "compacted"):
+            return Text(f"{g.warn} {item.text}", style="yellow")
+        if kind == "job":
+            return Text(f"{g.job} {item.text}", style="blue")
+        if kind == "file":
+            return Text(f"{g.file} {item.text}", style="dim")
+        if kind == "plan":
+            lines = [
+                f"{g.ok if i.get('status') == 'done' else g.run if i.get('status') == 'in_progress' else g.dot} "
+                f"{i.get('text', '')}"
+                for i in item.meta.get("items", [])
+            ]
+            return Text("\n".join([item.text, *lines]), style="cyan")
+        if kind == "final":
+            return Group(
+                Text(""),
+                Text(f"{g.final} FINAL ANSWER", style="bold green"),
+                Padding(Markdown(item.text), (0, 0, 0, 2)),
+            )
+        if kind == "control":
+            return Text(f"── {item.text} ──", style="dim italic")
+        return Text(item.text)
+
+    def _code_background(self) -> str:
+        return self.app.theme_variables.get("panel", "default") if self.is_mounted else "default"
+
+    def _observation(self, item: StreamItem) -> Text:
+        text = item.text.replace("Last output from code snippet:\nNone", "").strip()
+        if not text:
+            return Text("(no output)", style="dim")
+        if item.seq in self.expanded:
+            return Text(text, style="dim")
+        return Text(_clip_lines(text, OBSERVATION_LINES), style="dim")
+
+
+def _clip_lines(text: str, limit: int) -> str:
+    lines = text.splitlines()
+    if len(lines) <= limit:
+        return text
+    return "\n".join(lines[:limit]) + f"\n… {len(lines) - limit} more lines (o: open the step)"

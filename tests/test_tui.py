@@ -1,0 +1,243 @@
+"""The real app under Pilot, driving a real scripted agent session."""
+
+import json
+
+import pytest
+from helpers import Checkpoints, write_policy
+
+from intern_tui.agent.session import Runtime, SessionOptions
+from intern_tui.store.queries import session_detail
+from intern_tui.tui.app import InternApp
+from intern_tui.tui.screens.modals import ApprovalModal, HelpScreen
+from intern_tui.tui.widgets.approvals import ApprovalQueue
+from intern_tui.tui.widgets.files import FilesPane
+from intern_tui.tui.widgets.header import StatusHeader
+from intern_tui.tui.widgets.stream import AgentStream
+
+
+@pytest.fixture
+def runtime(home):
+    rt = Runtime.open(home)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def cp():
+    checkpoints = Checkpoints().install()
+    yield checkpoints
+    checkpoints.uninstall()
+
+
+async def until(pilot, predicate, frames: int = 400):
+    """Let the app run until predicate() holds (frames bound the wait; no timing assertion)."""
+    for _ in range(frames):
+        await pilot.pause(0.02)
+        if predicate():
+            return
+    raise AssertionError("condition not reached")
+
+
+def stream_text(app) -> str:
+    return "\n".join(strip.text for strip in app.dashboard.query_one(AgentStream).lines)
+
+
+def make_app(runtime, tmp_path, turns, **kw):
+    model = write_policy(tmp_path / "policy.jsonl", turns)
+    return InternApp(runtime, options=SessionOptions(task=kw.pop("task", "tui test"), model=model, **kw))
+
+
+async def test_stream_shows_steps_in_order_and_keys_decide_approvals(runtime, tmp_path, cp):
+    app = make_app(
+        runtime,
+        tmp_path,
+        [
+            ("Write the script.", "print(write_file('train.py', 'lr = 1e-4\\n'))"),
+            ("Approve me.", "print(spend(1))"),
+            ("Deny me.", "print(spend(2))"),
+            ("Edit me.", "print(spend(3))"),
+            ("Always.", "print(spend(4))"),
+            ("Auto now.", "print(spend(5))"),
+            ("Done.", "final_answer('finished')"),
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        queue = lambda: app.dashboard.query_one(ApprovalQueue)  # noqa: E731
+        await until(pilot, lambda: queue().items)
+        text = stream_text(app)
+        assert text.index("Write the script.") < text.index("write_file") < text.index("Approve me.")
+        assert queue().items[0].tool == "spend" and not queue().has_class("-empty")
+        await pilot.press("a")
+        await until(pilot, lambda: queue().items and queue().items[0].arguments == {"amount": 2})
+        await pilot.press("d")
+        await pilot.press(*"too costly")
+        await pilot.press("enter")
+        await until(pilot, lambda: queue().items and queue().items[0].arguments == {"amount": 3})
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        area = app.screen.query_one("#edit-args")
+        area.text = json.dumps({"amount": 30})
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: queue().items and queue().items[0].arguments == {"amount": 4})
+        await pilot.press("A")
+        await until(pilot, lambda: app.model.status.current == "done")
+        assert queue().has_class("-empty")
+    assert [c for c in cp.calls if c[0] == "spend"] == [
+        ("spend", 1),
+        ("spend", 30),
+        ("spend", 4),
+        ("spend", 5),
+    ]
+    approvals = session_detail(runtime.store.connect(), app.supervisor.emitter.session_id)["approvals"]
+    assert [(a["decision"], a["reason"]) for a in approvals] == [
+        ("approve", None),
+        ("deny", "too costly"),
+        ("edit", None),
+        ("always", None),
+        ("auto", "always allowed: spend"),
+    ]
+
+
+async def test_enter_opens_the_full_request(runtime, tmp_path, cp):
+    app = make_app(runtime, tmp_path, [("Spend.", "print(spend(7))"), ("Done.", "final_answer('x')")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.dashboard.query_one(ApprovalQueue).items)
+        app.dashboard.query_one(ApprovalQueue).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ApprovalModal))
+        await pilot.press("a")
+        await until(pilot, lambda: app.model.status.current == "done")
+    assert ("spend", 7) in cp.calls
+
+
+async def test_pause_shows_paused_and_holds_steps_then_resume(runtime, tmp_path, cp):
+    app = make_app(
+        runtime,
+        tmp_path,
+        [("Hold.", "print(checkpoint('one'))"), ("Two.", "print('two')"), ("Done.", "final_answer('x')")],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.supervisor is not None)
+        cp.wait_reached("one")
+        await pilot.press("p")
+        await until(pilot, lambda: app.model.status.current == "pausing")
+        cp.release("one")
+        await until(pilot, lambda: app.model.status.current == "paused")
+        header = app.dashboard.query_one(StatusHeader)
+        assert "PAUSED" in str(header.render())
+        steps_before = app.model.step.current
+        await pilot.pause(0.2)
+        assert app.model.step.current == steps_before == 1
+        await pilot.press("p")
+        await until(pilot, lambda: app.model.status.current == "done")
+        assert app.model.step.current == 3
+
+
+async def test_redirect_from_the_input_reaches_the_agent(runtime, tmp_path, cp):
+    app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.supervisor is not None)
+        cp.wait_reached("one")
+        await pilot.press("r")
+        await pilot.press(*"use DPO instead")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(i.kind == "redirect" for i in app.model.stream))
+        cp.release("one")
+        await until(pilot, lambda: app.model.status.current == "done")
+        assert "instruction delivered: use DPO instead" in stream_text(app)
+    last_messages = app.supervisor.agent.model.inner.seen_messages[1]
+    assert "use DPO instead" in str(last_messages[-1].content)
+
+
+async def test_double_x_interrupts_and_keeps_the_session(runtime, tmp_path, cp):
+    app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Never.", "print('no')")])
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.supervisor is not None)
+        cp.wait_reached("one")
+        await pilot.press("x")
+        await pilot.pause(0.05)
+        assert not app.supervisor._interrupt_requested  # one press only warns
+        await pilot.press("x")
+        cp.release("one")
+        await until(pilot, lambda: app.model.status.current == "interrupted")
+    sid = app.supervisor.emitter.session_id
+    assert session_detail(runtime.store.connect(), sid)["status"] == "interrupted"
+
+
+async def test_diff_viewer_shows_the_chosen_versions(runtime, tmp_path):
+    app = make_app(
+        runtime,
+        tmp_path,
+        [
+            ("v1", "print(write_file('t.py', 'a = 1\\nb = 2\\n'))"),
+            ("v2", "print(edit_file('t.py', 'b = 2', 'b = 3'))"),
+            ("v3", "print(edit_file('t.py', 'a = 1', 'a = 10'))"),
+            ("Done.", "final_answer('x')"),
+        ],
+    )
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.model.status.current == "done")
+        await pilot.press("f")
+        pane = app.dashboard.query_one(FilesPane)
+        await until(pilot, lambda: pane.current_diff() is not None)
+        old, new = pane.current_diff()
+        assert (old.version, new.version) == (2, 3)
+        await pilot.press("comma")  # from v1 instead of v2
+        old, new = pane.current_diff()
+        assert (old.version, new.version) == (1, 3)
+        from intern_tui.tui.widgets.files import unified_diff
+
+        diff = unified_diff("t.py", old, new)
+        assert "-a = 1" in diff and "+a = 10" in diff and "-b = 2" in diff and "+b = 3" in diff
+        pane.set_versions("t.py", 1, 2)
+        diff = unified_diff("t.py", *pane.current_diff())
+        assert "+b = 3" in diff and "a = 10" not in diff
+        await pilot.press("u")
+        assert pane.mode == "side-by-side"
+
+
+async def test_help_lists_remapped_keys_and_the_remap_works(runtime, tmp_path, cp):
+    model = write_policy(
+        tmp_path / "p.jsonl", [("Hold.", "print(checkpoint('one'))"), ("Done.", "final_answer('x')")]
+    )
+    app = InternApp(runtime, options=SessionOptions(task="t", model=model), keymap={"pause": "ctrl+k"})
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.supervisor is not None)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = {r[2]: r[0] for r in app.screen.rows}
+        assert rows["pause"] == "ctrl+k" and rows["redirect"] == "r"
+        await pilot.press("escape")
+        cp.wait_reached("one")
+        await pilot.press("ctrl+k")
+        await until(pilot, lambda: app.model.status.current == "pausing")
+        cp.release("one")
+        await until(pilot, lambda: app.model.status.current == "paused")
+        app.supervisor.resume()
+        await until(pilot, lambda: app.model.status.current == "done")
+
+
+async def test_theme_switching(runtime, tmp_path):
+    model = write_policy(tmp_path / "p.jsonl", [("Done.", "final_answer('x')")])
+    app = InternApp(runtime, options=SessionOptions(task="t", model=model), theme="intern-light")
+    async with app.run_test(size=(120, 30)) as pilot:
+        assert app.theme == "intern-light"
+        assert {"intern-dark", "intern-light", "intern-contrast"} <= set(app.available_themes)
+        app.theme = "intern-contrast"
+        await pilot.pause(0.05)
+        assert app.current_theme.background == "#000000"
+
+
+async def test_narrow_terminal_switches_panes_with_focus_keys(runtime, tmp_path):
+    model = write_policy(tmp_path / "p.jsonl", [("Done.", "final_answer('x')")])
+    app = InternApp(runtime, options=SessionOptions(task="t", model=model))
+    async with app.run_test(size=(100, 30)) as pilot:
+        dash = app.dashboard
+        assert dash.has_class("-narrow")
+        assert dash.query_one("#right").display is False or not dash.query_one("#right").region.width
+        await pilot.press("g")
+        await pilot.pause(0.05)
+        assert dash.has_class("-show-right") and dash.query_one("#left").region.width == 0
+        await pilot.press("s")
+        await pilot.pause(0.05)
+        assert not dash.has_class("-show-right") and dash.query_one("#right").region.width == 0
