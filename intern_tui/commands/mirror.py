@@ -127,7 +127,7 @@ def _status(mirror, store: Store) -> int:
         behind += s.last_seq > s.pushed_seq or bool(s.pending or s.failed)
         pushed = f"{s.pushed_seq}/{s.last_seq}"
         error = _one_line(s.last_error or "", 70)
-        out.write(f"{s.session_id:<20} {pushed:>13} {s.pending:>8} {s.failed:>7}  {error}\n")
+        out.write(f"{s.session_id:<20} {pushed:>13} {s.pending:>8} {s.failed:>7}  {error}".rstrip() + "\n")
     out.write(
         f"\n{behind} of {len(states)} sessions not fully on the Hub\n"
         if behind

@@ -149,14 +149,16 @@ class Mirror:
     # -- the uploader thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        delay = 0.0
+        delay, first = 0.0, True
         while True:
             if delay:
                 self._wake.wait(delay)
             self._wake.clear()
             stopping = self._stopping
             try:
-                delay = self._background_cycle()
+                # The first cycle retries everything left by an earlier run, back-off or not.
+                delay = self._background_cycle(force=first)
+                first = False
             except Exception as exc:  # a bug must not kill the thread: report and try again later
                 log.exception("mirror cycle failed")
                 self._set_status("error", error=f"internal error: {type(exc).__name__}: {exc}")
@@ -167,17 +169,19 @@ class Mirror:
             if stopping:
                 return
 
-    def _background_cycle(self) -> float:
+    def _background_cycle(self, force: bool = False) -> float:
         """One cycle of the thread; returns seconds until the next one is due."""
-        report = self._locked(self._thread_work, wait=None)
+        if self._cycle_lock.locked():  # a push() of this process is running: it does the work
+            return BUSY_RETRY
+        report = self._locked(lambda conn: self._thread_work(conn, force), wait=None)
         if report.error is not None and report.error.kind == "busy":
             self._set_status("busy", error=report.error.message)
             return BUSY_RETRY
         return self._next_delay
 
-    def _thread_work(self, conn: sqlite3.Connection) -> PushReport:
+    def _thread_work(self, conn: sqlite3.Connection, force: bool) -> PushReport:
         self._wait_for_ended_sessions(conn)
-        report = self._cycle(conn, force=False)
+        report = self._cycle(conn, force=force)
         self._next_delay = self._delay_after(conn, report)
         return report
 
@@ -264,6 +268,9 @@ class Mirror:
     ) -> PushReport:
         say = progress or (lambda line: None)
         report = PushReport()
+        if not self.settings.enabled:
+            report.error = HubError("disabled", "the mirror is disabled ([mirror] enabled = false)")
+            return report
         try:
             repo = self.target.resolve()
         except HubError as err:
