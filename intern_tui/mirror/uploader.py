@@ -190,7 +190,7 @@ class Mirror:
         push includes it."""
         ended, self._ended = self._ended, {}
         deadline = time.monotonic() + END_COMMIT_WAIT
-        for session_id, seq in ended.items():
+        for session_id, seq in list(ended.items()):
             while time.monotonic() < deadline:
                 row = conn.execute(
                     "SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)
