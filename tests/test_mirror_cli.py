@@ -2,6 +2,7 @@
 
 import argparse
 import sqlite3
+from pathlib import Path
 
 import pytest
 from helpers import running_store
@@ -16,6 +17,7 @@ from intern_tui.store import SCHEMA_VERSION, open_store, schema
 from intern_tui.store import db as store_db
 
 REPO = "alice/intern-tui-sessions"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -218,3 +220,33 @@ def test_the_real_hub_client_offline_and_without_a_token(store_with_sessions, mo
         code == 1
         and message == "mirror push failed: no Hugging Face token: set HF_TOKEN or run `hf auth login`"
     )
+
+
+def test_status_line_for_the_tui_header(store_with_sessions, tmp_path):
+    from intern_tui.mirror import Mirror
+
+    hub = FakeHub(tmp_path / "hub", user=None)
+    assert (
+        str(Mirror(store_with_sessions, MirrorSettings(enabled=False), api=hub).status())
+        == "mirror: disabled"
+    )
+    mirror = Mirror(store_with_sessions, MirrorSettings(), api=hub)
+    assert str(mirror.status()) == "mirror: starting"
+    assert mirror.sync_once().error.kind == "auth"
+    assert str(mirror.status()) == (
+        "mirror: 2 pending, no Hugging Face token: set HF_TOKEN or run `hf auth login`"
+    )
+    assert hub.calls == ["whoami"], "nothing else is tried without a token"
+
+
+def test_importing_the_mirror_does_not_import_the_hub_client():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, intern_tui.mirror, intern_tui.commands.mirror; "
+        "heavy = [m for m in ('huggingface_hub', 'httpx', 'sqlite_utils') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
