@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _v1(db) -> None:
@@ -142,7 +142,27 @@ def _v1(db) -> None:
     db["mirror_queue"].create_index(["status", "next_attempt_at"])
 
 
-MIGRATIONS: dict[int, Callable] = {1: _v1}
+def _v2(db) -> None:
+    """The Hub mirror's bookkeeping: which target repo each queued upload is for, and per (repo, session)
+    how far the event log has been cut into shards (`queued_seq`) and confirmed uploaded (`pushed_seq`)."""
+    db["mirror_queue"].add_column("repo", str)
+    db["mirror_queue"].create_index(["repo", "session_id", "status"])
+    db["mirror_state"].create(
+        {
+            "repo": str,
+            "session_id": str,
+            "queued_seq": int,  # events up to here are covered by queue rows
+            "pushed_seq": int,  # events up to here are on the Hub
+            "workspace_queued": int,  # 1 once the workspace upload (opt-in) was queued
+            "updated_at": float,
+        },
+        pk=("repo", "session_id"),
+        not_null={"repo", "session_id"},
+        defaults={"queued_seq": 0, "pushed_seq": 0, "workspace_queued": 0},
+    )
+
+
+MIGRATIONS: dict[int, Callable] = {1: _v1, 2: _v2}
 
 
 def current_version(conn: sqlite3.Connection) -> int | None:
