@@ -118,13 +118,16 @@ def column_kinds(rows: list[dict[str, Any]]) -> dict[str, str]:
     seen: dict[str, Counter] = {}
     for row in rows:
         for key, value in row.items():
-            seen.setdefault(key, Counter())[cell_kind(value)] += 1
+            counter = seen.setdefault(key, Counter())
+            if isinstance(value, list | dict) and not value:
+                continue  # an empty list says nothing about the column's type (it is counted as empty)
+            counter[cell_kind(value)] += 1
     kinds = {}
     for key, counter in seen.items():
-        missing = len(rows) - sum(counter.values())
+        missing = sum(1 for row in rows if key not in row)
         if missing:
             counter["missing"] += missing
-        kinds[key] = "|".join(k for k, _ in counter.most_common())
+        kinds[key] = "|".join(k for k, _ in counter.most_common()) or "empty"
     return kinds
 
 
