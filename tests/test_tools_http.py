@@ -161,3 +161,15 @@ def test_damaged_cache_entry_is_a_miss(tmp_path):
         path.write_text("{not json")
     assert not http.get(S2_SEARCH, {"query": "q"}).from_cache
     assert len(transport.requests) == 2
+
+
+def test_importing_the_tools_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, intern_tui.tools.papers, intern_tui.tools.hub, intern_tui.tools.planning;"
+        "print(sorted(m for m in ('huggingface_hub', 'pyarrow', 'datasets', 'httpx', 'torch') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

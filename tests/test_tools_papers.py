@@ -337,3 +337,13 @@ def test_bad_direction(tmp_path, t):
     s = session(tmp_path, t)
     with pytest.raises(ToolError, match="direction must be 'citing'"):
         s.call("paper_citations", "2305.18290", direction="sideways")
+
+
+def test_auto_tries_arxiv_when_semantic_scholar_finds_nothing(tmp_path, t):
+    t.add(S2 + r"/paper/search\?", body='{"total": 0, "offset": 0, "data": []}')
+    t.add(ARXIV_Q, "arxiv_query_id_list_single.xml")
+    t.add(S2 + r"/paper/batch", status=429, body="{}", method="POST")
+    s = session(tmp_path, t)
+    out = s.call("search_papers", "heat-bath random walks markov bases")
+    assert out["source"] == "arxiv" and out["papers"][0]["id"] == "1605.08386"
+    assert out["note"] == "Semantic Scholar found nothing; results from arXiv"

@@ -27,7 +27,7 @@ from typing import Any
 
 from .base import ToolError
 
-USER_AGENT = "intern-tui/0.1 (research tools; +https://github.com/)"
+USER_AGENT = "intern-tui/0.1 (research tools)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TTL = 24 * 3600.0
 MAX_BACKOFF = 30.0

@@ -80,10 +80,12 @@ def search_papers(
         else:
             try:
                 result = _search_s2(ctx, query, limit)
-                return _finish_search(query, "semantic_scholar", result, None)
+                if result["papers"]:
+                    return _finish_search(query, "semantic_scholar", result, None)
+                note = "Semantic Scholar found nothing; results from arXiv"
             except ToolError as exc:
                 note = f"Semantic Scholar unavailable ({exc}); results from arXiv"
-                source = "arxiv"
+            source = "arxiv"
     if source == "semantic_scholar":
         result = _search_s2(ctx, query, limit)
     elif source == "arxiv":
