@@ -16,9 +16,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import intern_tui.tools.hub  # noqa: F401  (registers search_hub, inspect_dataset, push_to_hub)
+import intern_tui.tools.hub  # noqa: F401  (registers search_hub, inspect_dataset)
 import intern_tui.tools.papers  # noqa: F401  (registers search_papers, read_paper, paper_citations)
 import intern_tui.tools.planning  # noqa: F401  (registers plan)
+import intern_tui.tools.publish  # noqa: F401  (registers push_to_hub)
 from intern_tui.bus import Emitter, EventBus
 from intern_tui.tools.base import ToolContext, ToolGate
 from intern_tui.tools.http import Http, Request, Response

@@ -168,7 +168,7 @@ def test_importing_the_tools_loads_no_heavy_library():
     import sys
 
     code = (
-        "import sys, intern_tui.tools.papers, intern_tui.tools.hub, intern_tui.tools.planning;"
+        "import sys, intern_tui.tools.papers, intern_tui.tools.hub, intern_tui.tools.planning, intern_tui.tools.publish;"
         "print(sorted(m for m in ('huggingface_hub', 'pyarrow', 'datasets', 'httpx', 'torch') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -23,7 +23,6 @@ from .paper_sources import (
     S2_LINK_FIELDS,
     S2_PAPER_FIELDS,
     arxiv_search_query,
-    author_line,
     hf_paper,
     parse_arxiv_feed,
     parse_paper_id,
@@ -293,14 +292,9 @@ def _add_citation_counts(ctx: ToolContext, papers: list[dict]) -> None:
             {"ids": ids},
             {"fields": "citationCount,externalIds"},
             headers=_s2_headers(),
-            retries=0,
+            retries=0,  # an extra, not worth waiting for
         )
-    except ToolError:
-        return
-    if not resp.ok:
-        return
-    try:
-        data = resp.json()
+        data = resp.json() if resp.ok else None
     except ToolError:
         return
     if not isinstance(data, list) or len(data) != len(papers):
@@ -439,5 +433,3 @@ def _finish_search(query: str, source: str, result: dict, note: str | None) -> d
         out["note"] = note
     return out
 
-
-__all__ = ["paper_citations", "read_paper", "search_papers", "author_line"]
