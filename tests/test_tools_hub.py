@@ -180,7 +180,7 @@ def test_truncated_cells_and_list_features(tmp_path):
     assert out["features"]["feat_dynamic_real"] == "list[list[float32]]"
     assert out["features"]["start"] == "timestamp[s]"
     assert any("truncated long cells in feat_dynamic_real, target" in n for n in out["notes"])
-    assert out["fits"] == "none as is (see trainers[...]['convert'])"
+    assert out["fits"] == [] and out["issues"][0].startswith("no trainer takes these columns as they are")
 
 
 def test_image_cells_are_summarised(tmp_path):

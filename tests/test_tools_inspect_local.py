@@ -186,7 +186,7 @@ def test_conversions_are_suggested_when_nothing_fits(s, row, sft, grpo):
     out = s.call("inspect_dataset", "local:x.jsonl")
     assert out["trainers"]["sft"]["fits"] is False and sft in out["trainers"]["sft"]["convert"]
     assert grpo in out["trainers"]["grpo"]["convert"]
-    assert out["fits"].startswith("none as is")
+    assert out["fits"] == [] and "no trainer takes these columns" in out["issues"][0]
 
 
 def test_bad_lines_and_mixed_types_are_reported(s):
@@ -230,4 +230,12 @@ def test_unsupported_and_empty_files(s):
         s.call("inspect_dataset", "local:notes.txt")
     (s.ctx.workspace / "empty.jsonl").write_text("")
     out = s.call("inspect_dataset", "local:empty.jsonl")
-    assert out["rows"] == 0 and out["issues"][0] == "no rows to check" and out["fits"].startswith("none")
+    assert out["rows"] == 0 and out["issues"][0] == "no rows to check" and out["fits"] == []
+
+
+def test_csv_cells_longer_than_the_default_csv_limit(s):
+    path = s.ctx.workspace / "big.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("text\n" + '"' + "a" * 200_000 + '"\n', encoding="utf-8")
+    out = s.call("inspect_dataset", "local:big.csv", n=0)
+    assert out["quality"]["lengths_chars"]["text"]["max"] == 200_000 and out["fits"] == ["SFT"]

@@ -18,6 +18,7 @@ from .http import Http, Response
 VIEWER = "https://datasets-server.huggingface.co"
 DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
 KNOWN_SPLITS = ("train", "test", "validation", "valid", "dev", "eval")
+MAX_JSON_BYTES = 500_000_000
 MAX_SCAN_ROWS = 50_000  # local files: quality checks look at this many rows at most
 
 
@@ -99,6 +100,8 @@ def _load_file(path: Path) -> Loaded:
         return _load_jsonl(path)
     except UnicodeDecodeError:
         raise ToolError(f"{path.name} is not UTF-8 text") from None
+    except csv.Error as exc:
+        raise ToolError(f"{path.name} is not a readable CSV file: {exc}") from None
     except OSError as exc:
         raise ToolError(f"cannot read {path.name}: {exc.strerror or exc}") from None
 
@@ -130,6 +133,10 @@ def _load_jsonl(path: Path) -> Loaded:
 
 
 def _load_json(path: Path) -> Loaded:
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ToolError(
+            f"{path.name} is too large to inspect as one JSON document; save it as JSONL or parquet"
+        )
     text = path.read_text(encoding="utf-8")
     try:
         data = json.loads(text)
@@ -155,6 +162,8 @@ def _load_json(path: Path) -> Loaded:
 
 
 def _load_csv(path: Path, delimiter: str) -> Loaded:
+    # Training text often exceeds the csv module's default 128 KiB cell limit; raise it (process-wide, harmless).
+    csv.field_size_limit(max(csv.field_size_limit(), 64 * 1024 * 1024))
     rows, total = [], 0
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh, delimiter=delimiter)

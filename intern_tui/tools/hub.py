@@ -197,6 +197,8 @@ def inspect_dataset(
     issues = summarize_issues(q, fit, kinds, len(rows))
     if not rows:
         issues.insert(0, "no rows to check")
+    elif not any(r["fits"] for r in fit.values()):
+        issues.insert(0, "no trainer takes these columns as they are: see trainers[...]['convert']")
     fits = [name.upper() for name, r in fit.items() if r["fits"]]
     out: dict[str, Any] = {
         "dataset": dataset_id,
@@ -209,7 +211,7 @@ def inspect_dataset(
         "sample": [{k: truncate_cell(v) for k, v in row.items()} for row in rows[:n]],
         "quality": q,
         "trainers": fit,
-        "fits": fits or "none as is (see trainers[...]['convert'])",
+        "fits": fits,
         "issues": issues,
         "notes": loaded.notes or None,
     }
