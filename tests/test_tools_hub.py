@@ -246,3 +246,27 @@ def test_info_parser_reads_both_shapes():
     assert one["config"] == "ax" and one["splits"] == {"test": 1104} and one["features"]["idx"] == "int32"
     size = parse_size(fixture_json("datasets_server_size.docexample.json"), "mnist")
     assert size["splits"] == {"train": 60000, "test": 10000} and size["parquet_bytes"] == 18157506
+
+
+def test_hub_errors_become_one_line():
+    from research_fakes import hub_error
+
+    from intern_tui.tools.hub import hub_call
+
+    def raising(exc):
+        def fn():
+            raise exc
+
+        return fn
+
+    assert hub_call(raising(hub_error("RepositoryNotFoundError", 404)), not_found_ok=True) is None
+    cases = [
+        (hub_error("GatedRepoError", 403), "the repo is gated"),
+        (hub_error("HfHubHTTPError", 401), r"HTTP 401\): check that HF_TOKEN is valid"),
+        (hub_error("HfHubHTTPError", 429), "rate-limiting"),
+        (hub_error("HfHubHTTPError", 500), "Hub request failed: 500 error for"),
+        (ConnectionError("Name or service not known"), r"cannot reach huggingface\.co \(offline\?\)"),
+    ]
+    for exc, message in cases:
+        with pytest.raises(ToolError, match=message):
+            hub_call(raising(exc), not_found_ok=True)

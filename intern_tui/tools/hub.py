@@ -252,15 +252,16 @@ def hub_call(fn, *, not_found_ok: bool = False) -> Any:
         raise
     except Exception as exc:
         names = {c.__name__ for c in type(exc).__mro__}
-        if not_found_ok and "RepositoryNotFoundError" in names:
+        if not_found_ok and "RepositoryNotFoundError" in names and "GatedRepoError" not in names:
             return None
-        if (
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        # Hub HTTP errors are OSErrors too: only an error without a response means "could not connect".
+        if status is None and (
             "OfflineModeIsEnabled" in names
             or isinstance(exc, OSError)
             or names & {"ConnectError", "TimeoutException"}
         ):
             raise ToolError(offline_message(HUB)) from None
-        status = getattr(getattr(exc, "response", None), "status_code", None)
         if "GatedRepoError" in names:
             raise ToolError(
                 "the repo is gated: accept its terms on the Hub with the account whose token is used"
@@ -269,7 +270,7 @@ def hub_call(fn, *, not_found_ok: bool = False) -> Any:
             raise ToolError("repo not found, or private and not readable with the current token") from None
         if status in (401, 403):
             raise ToolError(
-                f"the Hub refused the request (HTTP {status}): check that HF_TOKEN has write access"
+                f"the Hub refused the request (HTTP {status}): check that HF_TOKEN is valid (with write access for uploads)"
             ) from None
         if status == 429:
             raise ToolError("the Hub is rate-limiting requests: wait a minute and retry") from None
