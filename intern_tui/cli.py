@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("tui", "run", "resume", "sessions")
+COMMANDS = ("tui", "run", "resume", "sessions", "mirror")
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
@@ -25,7 +25,8 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
   intern-tui resume ID [--model M] [--headless]       continue a stopped session
   intern-tui sessions list [--json]                   list past sessions, newest first
   intern-tui sessions show ID [--json]                one session: status, approvals, jobs, files
-  intern-tui sessions export ID --format events       the session's event log as JSON Lines
+  intern-tui sessions export ID --format events|trace [-o FILE]   event log (JSONL) or Claude-Code-style trace
+  intern-tui mirror status|push [ID]                  the private Hub dataset mirror of your sessions
 
 IDs may be abbreviated to any unique prefix, or 'last'."""
 
@@ -79,18 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = command("sessions", "list, show and export past sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = ssub.add_parser("list", help="sessions, newest first")
+
+    def action(parent, name: str, help: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        _global_options(p, suppress=True)  # --home works after the action too
+        return p
+
+    p = action(ssub, "list", "sessions, newest first")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--limit", type=int, default=None, help="show at most N sessions")
-    p = ssub.add_parser("show", help="one session in detail")
+    p = action(ssub, "show", "one session in detail")
     p.add_argument("id", metavar="ID")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p = ssub.add_parser("export", help="write a session's event log")
+    p = action(ssub, "export", "write a session's event log or trace")
     p.add_argument("id", metavar="ID")
     p.add_argument(
         "--format", choices=["events"], default="events", help="events: JSON Lines, one event per line"
     )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    from .commands import mirror as mirror_cmd
+
+    p = command("mirror", "the private Hugging Face dataset that mirrors your sessions")
+    mirror_cmd.add_arguments(p)
+    for nested in p._subparsers._group_actions[0].choices.values():
+        _global_options(nested, suppress=True)
     return parser
 
 
@@ -189,6 +202,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             return run.run_headless(args, store.home, resume_id=session_id)
         _require_terminal()
         return tui.run_tui(args, store.home, task=getattr(args, "task", None), resume_id=session_id)
+    if args.command == "mirror":
+        from .commands import mirror as mirror_cmd
+
+        return mirror_cmd.run(args, open_store_from(args))
     if args.command == "sessions":
         from .commands import sessions
 

@@ -19,7 +19,7 @@ _SECRET_NAME = re.compile(r"(TOKEN|API_?KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AC
 # Values of secret-named variables that are clearly references, not secrets: leave them readable.
 _NOT_A_VALUE = re.compile(r"^(?:\$|os\.|getenv|env\[|None\b|null\b|true\b|false\b|<|\{|\[REDACTED\])", re.I)
 
-_TOKEN_SHAPES = [
+TOKEN_SHAPES = [
     r"\bhf_[A-Za-z0-9]{20,}",  # Hugging Face user/org tokens
     r"\bsk-ant-[A-Za-z0-9_\-]{16,}",  # Anthropic
     r"\bsk-[A-Za-z0-9_\-]{16,}",  # OpenAI and compatible (sk-proj-…)
@@ -79,7 +79,7 @@ class Redactor:
         self._pattern = re.compile(
             "|".join([f"(?P<literal>{'|'.join(parts)})"] if parts else [])
             + ("|" if parts else "")
-            + "|".join(_TOKEN_SHAPES + [_BEARER, _ASSIGN])
+            + "|".join(TOKEN_SHAPES + [_BEARER, _ASSIGN])
         )
 
     def _replace(self, m: re.Match) -> str:

@@ -27,22 +27,34 @@ TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
 class Runtime:
-    """The per-process part: the store, the bus and the single writer thread."""
+    """The per-process part: the store, the bus, the single writer thread and (optionally) the Hub
+    mirror, which consumes the same bus."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, *, mirror: bool = False):
         self.store = store
         self.bus = EventBus()
         self.writer = StoreWriter(store.connect, self.bus)
         self.writer.start()
+        self.mirror = None
+        if mirror:
+            from ..mirror import Mirror
+
+            self.mirror = Mirror(store, bus=self.bus)
+            self.mirror.start(delay=3.0)
 
     @classmethod
-    def open(cls, home: Path) -> Runtime:
+    def open(cls, home: Path, *, mirror: bool = False) -> Runtime:
         store = open_store(home)
         store.recover_dead_sessions()
-        return cls(store)
+        return cls(store, mirror=mirror)
+
+    def mirror_status(self) -> str:
+        return str(self.mirror.status()) if self.mirror is not None else ""
 
     def close(self) -> None:
         self.writer.stop()
+        if self.mirror is not None:
+            self.mirror.stop(timeout=5.0)  # one last push if it is quick; the rest stays queued
 
 
 @dataclass

@@ -79,7 +79,7 @@ def run_headless(args: argparse.Namespace, home, resume_id: str | None = None) -
         raise BadInput(
             "a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"'
         )
-    runtime = Runtime.open(home)
+    runtime = Runtime.open(home, mirror=True)
     printer = Printer(sys.stdout, as_json=args.json)
     sub = runtime.bus.subscribe("headless")
     try:

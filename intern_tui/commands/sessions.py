@@ -125,6 +125,10 @@ def _write_export(conn, session_id: str, fmt: str, out: TextIO) -> None:
         for event in iter_events(conn, session_id):
             out.write(event.to_json())
             out.write("\n")
+    elif fmt == "trace":
+        from ..mirror import export_trace
+
+        export_trace(conn, session_id, out)
     else:
         raise BadInput(f"unknown export format {fmt!r}")
 

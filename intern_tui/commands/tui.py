@@ -26,7 +26,7 @@ def run_tui(
     from ..tui.app import InternApp
 
     config = load_config()
-    runtime = Runtime.open(home)
+    runtime = Runtime.open(home, mirror=True)
     try:
         options = None
         if task:

@@ -101,10 +101,12 @@ class Mirror:
 
     # -- the UI thread's side: none of these block --------------------------------------------------
 
-    def start(self) -> None:
-        """Start the uploader thread (not when the mirror is disabled)."""
+    def start(self, delay: float = 0.0) -> None:
+        """Start the uploader thread (not when the mirror is disabled). `delay` postpones the first cycle
+        (the TUI passes a few seconds so the Hub client's import doesn't compete with its first frame)."""
         if not self.settings.enabled or self._thread is not None:
             return
+        self._first_delay = delay
         self._thread = threading.Thread(target=self._run, name="intern-tui-mirror", daemon=True)
         self._thread.start()
 
@@ -149,7 +151,7 @@ class Mirror:
     # -- the uploader thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        delay, first = 0.0, True
+        delay, first = getattr(self, "_first_delay", 0.0), True
         while True:
             if delay:
                 self._wake.wait(delay)

@@ -1,6 +1,7 @@
 """The agent's toolbelt. Importing this package registers every tool in `base.REGISTRY`."""
 
-from . import files  # noqa: F401  (registers read_file, write_file, edit_file, list_files)
+# Importing the modules registers their tools (files, research, Hub, publishing, planning).
+from . import files, hub, papers, planning, publish  # noqa: F401
 from .base import REGISTRY, ToolContext, ToolError, ToolGate, agent_tool
 
 __all__ = ["REGISTRY", "ToolContext", "ToolError", "ToolGate", "agent_tool"]

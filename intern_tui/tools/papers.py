@@ -432,4 +432,3 @@ def _finish_search(query: str, source: str, result: dict, note: str | None) -> d
     elif note:
         out["note"] = note
     return out
-

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..redact import _TOKEN_SHAPES, default_redactor
+from ..redact import TOKEN_SHAPES, default_redactor
 from .base import ToolContext, ToolError, agent_tool
 from .files import Workspace
 from .hub import HUB, REPO_ID, hub_api, hub_call, hub_token
@@ -29,7 +29,7 @@ UPLOAD_IGNORE = [
     "**/*.tmp",
 ]
 SECRET_SCAN_BYTES = 2_000_000
-_SECRET_SHAPES = re.compile("|".join(_TOKEN_SHAPES))
+_SECRET_SHAPES = re.compile("|".join(TOKEN_SHAPES))
 
 
 def _push_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:

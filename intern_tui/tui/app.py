@@ -178,10 +178,12 @@ class InternApp(App):
 
     def pump(self) -> None:
         events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
-        dashboard = self.dashboard
-        if dashboard is None:
-            return
         changed = self.model.apply_all(events) if events else set()
+        dashboard = self.dashboard
+        if dashboard is None or not dashboard.ready:
+            return
+        if self.runtime is not None and self.runtime.mirror is not None:
+            dashboard.query_one("#header").extra = self.runtime.mirror_status()
         with self.batch_update():
             new_requests = dashboard.refresh_views(changed)
         if new_requests:

@@ -47,6 +47,7 @@ class DashboardScreen(Screen):
         self.mode = mode
         self.at: int | None = None
         self.dirty: set[str] = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
+        self.ready = False  # set once composed and mounted: the App's pump waits for it
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -74,6 +75,7 @@ class DashboardScreen(Screen):
         return iter(())
 
     def on_mount(self) -> None:
+        self.ready = True
         self.query_one(StatusHeader).mode = self.mode
         self._layout(self.size.width)
         self.refresh_views(set(self.dirty), rebuild=True)
