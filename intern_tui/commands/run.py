@@ -71,39 +71,32 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
     )
 
 
-def run_headless(args: argparse.Namespace, home, resume_id: str | None = None) -> int:
-    from ..agent.session import Runtime, resume_session, start_session
+def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, fork: dict | None = None) -> int:
+    """Run a new session (TASK), a resumed one (`resume_id`) or a fork (`fork`: parent_id, step,
+    instruction) without the TUI, printing its events."""
+    from ..agent.session import Runtime, fork_session, resume_session, start_session
 
-    task = (args.task or "").strip() if resume_id is None else ""
-    if resume_id is None and not task:
-        raise BadInput(
-            "a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"'
-        )
+    task = (getattr(args, "task", None) or "").strip()
+    if resume_id is None and fork is None and not task:
+        raise BadInput("a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"')
     runtime = Runtime.open(home, mirror=True)
     printer = Printer(sys.stdout, as_json=args.json)
     sub = runtime.bus.subscribe("headless")
+    sup = None
     try:
-        if resume_id is None:
-            options = session_options(args, task, headless=True)
-            if options.approve == "ask":
-                options.on_request = terminal_approver(lambda: sup)
-            sup = start_session(runtime, options, start=False)
+        approve = args.approve or "none"
+        asker = terminal_approver(lambda: sup) if approve == "ask" else None
+        if fork is not None:
+            sup = fork_session(runtime, fork["parent_id"], fork["step"], instruction=fork.get("instruction"),
+                               model=args.model, api_base=args.api_base, approve=approve, start=False,
+                               on_request=asker)
+        elif resume_id is not None:
+            sup = resume_session(runtime, resume_id, model=args.model, api_base=args.api_base,
+                                 approve=approve, start=False, on_request=asker)
         else:
-            from ..store.queries import resolve_session_id
-
-            conn = runtime.store.connect()
-            session_id = resolve_session_id(conn, resume_id)
-            conn.close()
-            approve = args.approve or "none"
-            sup = resume_session(
-                runtime,
-                session_id,
-                model=args.model,
-                api_base=args.api_base,
-                approve=approve,
-                start=False,
-                on_request=terminal_approver(lambda: sup) if approve == "ask" else None,
-            )
+            options = session_options(args, task, headless=True)
+            options.on_request = asker
+            sup = start_session(runtime, options, start=False)
         session_id = sup.emitter.session_id
         printer.session_id = session_id
         interrupts = _install_sigint(sup)
@@ -114,11 +107,9 @@ def run_headless(args: argparse.Namespace, home, resume_id: str | None = None) -
         printer.print_events(e for e in sub.drain() if e.session_id == session_id)
         interrupts.restore()
         if not args.json:
-            print(
-                f"\nsession {session_id} {sup.status}"
-                + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
-                file=sys.stderr,
-            )
+            print(f"\nsession {session_id} {sup.status}"
+                  + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
+                  file=sys.stderr)
         return {"done": 0, "interrupted": 130}.get(sup.status, 1)
     finally:
         sub.close()

@@ -145,6 +145,7 @@ class SessionModel:
         self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu if live else None)
         self.plan = _History([])
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
+        self.event_times: list[float] = []  # replay only: ts of each event, index seq - 1 (for playback)
 
     # -- the reducer ----------------------------------------------------------------------------------
 
@@ -153,6 +154,8 @@ class SessionModel:
         logs, metrics, gpu, plan) so a UI can redraw only those."""
         self.last_seq = e.seq
         self.last_ts = e.ts
+        if not self.live:
+            self.event_times.append(e.ts)
         if e.step is not None:
             if e.step not in self.step_seqs:
                 self.step_seqs[e.step] = e.seq

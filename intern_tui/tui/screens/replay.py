@@ -1,0 +1,182 @@
+"""Replay: the dashboard over a stored session, read-only, with a timeline.
+
+The events are folded through the same `SessionModel` the live view uses; every pane is then drawn "as
+of" the selected event, so seeking is a lookup, not a recomputation. Keys: ←/→ previous/next step,
+shift+←/→ one event, home/end, space play/pause, +/- speed, `:` seek to a step or event (#N).
+"""
+
+from __future__ import annotations
+
+import bisect
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+from ..state import SessionModel
+from ..widgets.header import fmt_duration
+from .dashboard import DashboardScreen
+from .modals import MODAL_CSS
+
+SPEEDS = (1, 2, 4, 8, 16, 64, 256)
+MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
+
+
+class Timeline(Static):
+    DEFAULT_CSS = "Timeline { height: 1; background: $boost; padding: 0 1; }"
+
+    def show(self, model: SessionModel, at: int, playing: bool, speed: int, glyphs) -> None:
+        total = max(model.last_seq, 1)
+        width = max(10, (self.size.width or 100) - 70)
+        filled = round(at / total * width)
+        bar = glyphs.bar_full * filled + glyphs.bar_empty * (width - filled)
+        ts = model.started_ts or 0
+        t = model.elapsed(at)
+        state = f"{glyphs.run} playing ×{speed}" if playing else f"{glyphs.pause} paused ×{speed}"
+        self.update(Text.assemble(
+            (" REPLAY ", "bold reverse"), " ", bar, f"  event {at}/{model.last_seq}",
+            f"  step {model.step.at(at)}/{model.step.current}", f"  t+{fmt_duration(t)}" if ts else "",
+            f"  {state}", ("  ←/→ step · space play · : seek", "dim")))
+
+
+class SeekModal(ModalScreen[str | None]):
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel", id="seek.cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Seek to a step (e.g. 12) or an event (e.g. #1500); enter to go", classes="title")
+            yield Input(placeholder="12 or #1500", id="seek-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+
+class ReplayScreen(DashboardScreen):
+    BINDINGS = [
+        Binding("left", "step(-1)", "prev step", id="replay.prev_step"),
+        Binding("right", "step(1)", "next step", id="replay.next_step"),
+        Binding("shift+left", "event(-1)", "prev event", show=False, id="replay.prev_event"),
+        Binding("shift+right", "event(1)", "next event", show=False, id="replay.next_event"),
+        Binding("home", "seek_to(1)", "start", show=False, id="replay.start"),
+        Binding("end", "seek_to(-1)", "end", show=False, id="replay.end"),
+        Binding("space", "play", "play/pause", id="replay.play"),
+        Binding("plus,equals_sign", "speed(1)", "faster", show=False, id="replay.faster"),
+        Binding("minus", "speed(-1)", "slower", show=False, id="replay.slower"),
+        Binding("colon", "seek_prompt", "seek", id="replay.seek"),
+    ]
+
+    def __init__(self, model: SessionModel, glyphs, start_at: int | None = None):
+        super().__init__(model, glyphs, mode="replay")
+        self.at = model.last_seq if start_at is None else max(1, min(start_at, model.last_seq))
+        self.playing = False
+        self.speed_index = 2
+        self._seqs: list[int] | None = None
+        self._timer = None
+
+    def compose_top(self) -> ComposeResult:
+        yield Timeline(id="timeline")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._draw_timeline()
+
+    # -- seeking ------------------------------------------------------------------------------------------
+
+    def seek(self, seq: int) -> None:
+        seq = max(1, min(seq, self.model.last_seq))
+        if seq == self.at:
+            return
+        forward = seq > self.at
+        self.at = seq
+        with self.app.batch_update():
+            if forward and seq - self.at < 50:
+                self.refresh_views(set(self.dirty) | _ALL)
+            self.refresh_views(set(_ALL), rebuild=True)
+            self._draw_timeline()
+
+    def step_boundaries(self) -> list[int]:
+        if self._seqs is None:
+            self._seqs = sorted(self.model.step_seqs.values())
+        return self._seqs
+
+    def action_step(self, delta: int) -> None:
+        bounds = self.step_boundaries()
+        if not bounds:
+            return self.action_event(delta)
+        if delta > 0:
+            i = bisect.bisect_right(bounds, self.at)
+            self.seek(bounds[i] if i < len(bounds) else self.model.last_seq)
+        else:
+            i = bisect.bisect_left(bounds, self.at) - 1
+            self.seek(bounds[i] if i >= 0 else 1)
+
+    def action_event(self, delta: int) -> None:
+        self.seek(self.at + delta)
+
+    def action_seek_to(self, where: int) -> None:
+        self.seek(self.model.last_seq if where < 0 else where)
+
+    def action_seek_prompt(self) -> None:
+        self.app.push_screen(SeekModal(), self._seek_text)
+
+    def _seek_text(self, text: str | None) -> None:
+        if not text:
+            return
+        try:
+            if text.startswith("#"):
+                self.seek(int(text[1:]))
+            else:
+                step = int(text)
+                if step not in self.model.step_seqs:
+                    self.app.notify(f"no step {step} in this session", severity="warning")
+                    return
+                self.seek(self.model.step_seqs[step])
+        except ValueError:
+            self.app.notify("type a step number (12) or an event number (#1500)", severity="warning")
+
+    def go_to_step(self, step: int) -> None:
+        if step in self.model.step_seqs:
+            self.seek(self.model.step_seqs[step])
+
+    # -- playing ------------------------------------------------------------------------------------------
+
+    def action_play(self) -> None:
+        self.playing = not self.playing
+        if self.playing and self.at >= self.model.last_seq:
+            self.at = 1
+        if self.playing and self._timer is None:
+            self._timer = self.set_interval(1 / 10, self._tick)
+        self._draw_timeline()
+
+    def action_speed(self, delta: int) -> None:
+        self.speed_index = max(0, min(len(SPEEDS) - 1, self.speed_index + delta))
+        self._draw_timeline()
+
+    def _tick(self) -> None:
+        """Advance by 0.1 s × speed of session time; idle stretches count as at most MAX_GAP_S."""
+        if not self.playing:
+            return
+        last = self.model.last_seq
+        if self.at >= last:
+            self.playing = False
+            self._draw_timeline()
+            return
+        times = self.model.event_times  # times[seq - 1]
+        budget, spent, target = 0.1 * SPEEDS[self.speed_index], 0.0, self.at
+        while target < last:
+            gap = min(max(times[target] - times[target - 1], 0.0), MAX_GAP_S)
+            if spent + gap > budget and target > self.at:
+                break
+            spent += gap
+            target += 1
+        self.seek(target)
+
+    def _draw_timeline(self) -> None:
+        self.query_one(Timeline).show(self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs)
+
+
+_ALL = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
