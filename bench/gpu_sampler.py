@@ -12,6 +12,7 @@ The fake answers instantly, so this is the sampler's own overhead; a real driver
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 from nvml_fake import FakeDevice, h100_fake, mig_child  # noqa: E402
 
 from intern_tui.telemetry.gpu import GpuSampler  # noqa: E402
+from intern_tui.tui.widgets.gpu_pane import GpuPane  # noqa: E402
 
 GIB = 1024**3
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "nvidia_smi_h100x2.txt"
@@ -80,6 +82,36 @@ def scenarios(workers: list[int]):
     yield "H100 with 7 MIG instances", fake, "shell"
 
 
+async def pane_update_cost(sampler: GpuSampler, fake, repeat: int = 200) -> tuple[float, float]:
+    """Seconds per GpuPane.update_snapshot with a new sample (history full), and with the same one."""
+    from textual.app import App, ComposeResult
+
+    class PaneApp(App):
+        def compose(self) -> ComposeResult:
+            yield GpuPane()
+
+    app = PaneApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        pane = app.query_one(GpuPane)
+        snaps = []
+        for i in range(repeat):
+            fake.devices[0].util_gpu = i % 100
+            snaps.append((sampler.sample_once(), sampler.history()))
+        start = time.perf_counter()
+        for snap, history in snaps:
+            pane.update_snapshot(snap, history)
+            for card in pane.cards.values():
+                card.render()  # what the next paint does
+        new = (time.perf_counter() - start) / repeat
+        await pilot.pause()
+        snap, history = snaps[-1]
+        start = time.perf_counter()
+        for _ in range(1000):
+            pane.update_snapshot(snap, history)
+        same = (time.perf_counter() - start) / 1000
+        return new, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the live 1 Hz run")
@@ -116,6 +148,17 @@ def main() -> None:
             f"\nlive daemon thread, 1 Hz, 2x H100 + 8 workers, {wall:.1f} s: "
             f"{cpu * 1000:.1f} ms CPU = {cpu / wall * 100:.3f}% of one core (target < 1%)"
         )
+        fake, _ = h100_fake(FIXTURE)
+        for i, pid in enumerate(workers[:8]):
+            fake.devices[i % 2].processes.append((pid, 30 * GIB))
+        sampler = GpuSampler(nvml=fake, pid_to_job={shell.pid: "job-1"}, history_size=600)
+        for _ in range(600):
+            sampler.sample_once()
+        new, same = asyncio.run(pane_update_cost(sampler, fake))
+        print(
+            f"GpuPane.update_snapshot, 2 GPUs, 600-sample history: new sample {new * 1e3:.2f} ms incl. card render,"
+        )
+        print(f"  same sample again {same * 1e6:.2f} µs (the 10-20 Hz path between samples)")
     finally:
         os.killpg(shell.pid, signal.SIGKILL)
         shell.wait()

@@ -280,7 +280,7 @@ def test_emit_is_reduced_rate_but_immediate_on_changes(smi):
 
     # A job appears on GPU 1: stored at once, whatever the interval says.
     fake.devices[1].processes = [(os.getpid(), GIB)]
-    sampler._job_of = lambda pid: "job-3" if pid == os.getpid() else None
+    sampler.pid_to_job = {os.getpid(): "job-3"}
     tick()
     assert len(stored) == 4 and stored[-1]["gpus"][1]["processes"][0]["job_id"] == "job-3"
     tick()
@@ -309,6 +309,7 @@ def test_history_is_a_bounded_ring_oldest_first(smi):
     fake, _ = h100_fake(smi)
     clock = Clock(0.0)
     sampler = GpuSampler(nvml=fake, history_size=5, wall_clock=clock)
+    assert sampler.snapshot is None and sampler.history() == []
     for i in range(8):
         fake.devices[0].util_gpu = i * 10
         clock.t = float(i)

@@ -136,7 +136,7 @@ class GpuSampler:
         self._names: dict[int, str | None] = {}
         self._history: deque[Snapshot] = deque(maxlen=max(1, history_size))
         self._lock = threading.Lock()
-        self._snapshot: Snapshot = _empty(STATE_NO_GPU, "not sampled yet", None, None, 0.0)
+        self._snapshot: Snapshot | None = None
         self._emitted_key: tuple | None = None
         self._emitted_at: float | None = None
         self._stop = threading.Event()
@@ -145,9 +145,18 @@ class GpuSampler:
     # ---- reading (any thread) ----
 
     @property
-    def snapshot(self) -> Snapshot:
-        """The most recent snapshot (a dict nobody mutates after publication)."""
+    def snapshot(self) -> Snapshot | None:
+        """The most recent snapshot (a dict nobody mutates after publication); None before the first."""
         return self._snapshot
+
+    @property
+    def pid_to_job(self) -> Callable[[int], str | None]:
+        return self._job_of
+
+    @pid_to_job.setter
+    def pid_to_job(self, value: PidToJob | None) -> None:
+        """Replace the job lookup (e.g. a fresh {pid: job_id} mapping when a job starts)."""
+        self._job_of = as_lookup(value)
 
     def history(self) -> list[Snapshot]:
         """Recent snapshots, oldest first (for sparklines)."""
