@@ -350,3 +350,18 @@ def test_daemon_thread_samples_and_stops_cleanly(smi):
     assert sampler._thread is None
     assert fake.initialised == 0  # NVML released on stop
     assert all(s["state"] == "ok" for s in snaps)
+
+
+def test_sampler_calls_only_functions_the_real_binding_has():
+    # No GPU here to run the real calls, so at least every name the sampler uses must exist in pynvml
+    # (and in the fake, so the tests above exercised it).
+    import inspect
+    import re
+
+    import intern_tui.telemetry.gpu as gpu_module
+
+    used = set(re.findall(r"\bnv\.(nvml\w+|NVMLError)", inspect.getsource(gpu_module)))
+    assert {"nvmlInit", "nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetMigDeviceHandleByIndex"} <= used
+    assert [name for name in sorted(used) if not hasattr(pynvml, name)] == []
+    assert [name for name in sorted(used) if not hasattr(FakeNvml, name)] == []
+    assert hasattr(pynvml, "nvmlMemory_v2")
