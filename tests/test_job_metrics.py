@@ -98,7 +98,7 @@ def test_jsonl_records_ours_llamafactory_and_marker():
         '{"current_steps": 20, "total_steps": 336, "loss": 0.97, "percentage": 5.95, "elapsed_time": "0:00:50"}'
     )
     assert (step, values) == (20, {"loss": 0.97})
-    assert parse_jsonl_record(STDOUT_MARKER + '{"step": 4, "reward": 1.5}') == (4, {"reward": 1.5})
+    assert parse_jsonl_record(STDOUT_MARKER + ' {"step": 4, "reward": 1.5}') == (4, {"reward": 1.5})
     assert parse_jsonl_record('{"step": 4, "loss": 0.') is None
     assert parse_jsonl_record("[1, 2]") is None
 

@@ -317,9 +317,48 @@ def test_reattach_marks_a_vanished_job_lost(session):
     assert status["status"] == "lost" and status["exit_code"] is None
     assert "log is kept" in status["error"]
     assert (ws / "jobs" / job_id / "log.txt").read_text().startswith("tick 0\n")
+    writer.flush()
     conn = store.connect()
     assert conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("lost",)
     conn.close()
+
+
+def test_job_environment(session, monkeypatch):
+    _, _, emitter, ws = session
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-for-jobs")
+    monkeypatch.setenv("KEEP_ME", "yes")
+    script(
+        ws,
+        "env.py",
+        """
+        import os
+        for k in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "KEEP_ME", "EXTRA", "PYTHONUNBUFFERED"):
+            print(k, os.environ.get(k))
+        print("metrics", os.environ["INTERN_TUI_METRICS_FILE"].endswith("/metrics.jsonl"))
+        """,
+    )
+    manager = JobManager(ws, emitter, **FAST)
+    job_id = manager.launch("env.py", env={"EXTRA": 42, "OPENAI_API_KEY": "explicitly-passed"})
+    manager.wait(job_id, timeout=30)
+    assert manager.logs(job_id).splitlines() == [
+        "ANTHROPIC_API_KEY None",  # the agent's LLM key is not handed to training code
+        "OPENAI_API_KEY explicitly-passed",
+        "KEEP_ME yes",
+        "EXTRA 42",
+        "PYTHONUNBUFFERED 1",
+        "metrics True",
+    ]
+
+
+def test_reattach_of_a_row_without_process_is_lost(session):
+    store, writer, emitter, ws = session
+    manager = JobManager(ws, emitter, **FAST)
+    assert manager.reattach([{"id": "job-ghost", "backend": "local", "status": "running", "pid": None}]) == [
+        "job-ghost"
+    ]
+    status = manager.wait("job-ghost", timeout=10)
+    assert status["status"] == "lost" and "no recorded process id" in status["error"]
+    assert manager.reattach([{"id": "job-done", "status": "completed", "pid": 1}]) == []
 
 
 def test_python_option_is_used(session):

@@ -66,3 +66,10 @@ def test_bad_input_is_one_clear_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"error: dataset file {tmp_path / 'missing.jsonl'} not found"]
+
+
+def test_templates_print_the_marker_the_parser_reads():
+    from intern_tui.jobs.metrics import STDOUT_MARKER
+
+    for name in TEMPLATES.values():
+        assert f'METRIC_MARKER = "{STDOUT_MARKER}"' in _source(name)

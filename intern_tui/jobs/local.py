@@ -9,6 +9,7 @@ intern-tui was away still has a known exit status when the session is resumed.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -98,6 +99,25 @@ class LocalHandle:
         return process.end_group(self.pgid, grace, poll=self.popen.poll if self.popen else None, keep=keep)
 
 
+class GoneHandle:
+    """A job known to have no process to watch: it ends as lost at the first look."""
+
+    backend = "local"
+    pid = pgid = remote_id = url = flavor = None
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def poll(self) -> Outcome:
+        return Outcome("lost", None, f"{self.reason}; its log, if any, is kept")
+
+    def running(self) -> bool:
+        return False
+
+    def cancel(self, grace: float) -> str:
+        return "gone"
+
+
 def build_command(
     python: str, script: Path, args: list[str], *, gpus: int | None = None, accelerate: bool = False
 ) -> list[str]:
@@ -145,11 +165,20 @@ def _write_meta(job_dir: Path, meta: dict[str, Any]) -> None:
         pass
 
 
+# The agent's LLM credentials: a training script has no use for them, so they are not passed on (a job
+# that really needs one gets it through `env=`). HF_TOKEN and the like stay: jobs push to the Hub.
+_LLM_KEY = re.compile(
+    r"^(ANTHROPIC|OPENAI|AZURE_OPENAI|AZURE|GEMINI|GOOGLE|MISTRAL|GROQ|TOGETHER|TOGETHERAI|OPENROUTER|DEEPSEEK"
+    r"|COHERE|XAI|FIREWORKS|FIREWORKS_AI|PERPLEXITYAI|PERPLEXITY|ANYSCALE|REPLICATE|VOYAGE|CEREBRAS)_API_KEY$"
+)
+
+
 def child_env(
     base: dict[str, str], extra: dict[str, Any] | None, job_id: str, job_dir: Path
 ) -> dict[str, str]:
-    """The job's environment: ours, the caller's additions, and the intern-tui contract variables."""
-    env = dict(base)
+    """The job's environment: ours (without LLM API keys), the caller's additions (a None value removes a
+    variable), and the intern-tui contract variables."""
+    env = {k: v for k, v in base.items() if not _LLM_KEY.match(k)}
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(str(key), None)

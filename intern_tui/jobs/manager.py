@@ -25,8 +25,8 @@ from ..tools.base import ToolError
 from ..tools.files import Workspace
 from .detectors import JobMonitor
 from .hf import HfHandle, default_api, launch_hf, namespace_from_url
-from .local import LocalHandle, build_command, child_env, start_local
-from .metrics import MetricsTracker, clean_line
+from .local import GoneHandle, LocalHandle, build_command, child_env, start_local
+from .metrics import STDOUT_MARKER, MetricsTracker, clean_line
 from .watcher import JobWatcher, WatchState
 
 BACKENDS = ("local", "hf")
@@ -283,8 +283,11 @@ class JobManager:
                 data = fh.read()
         except FileNotFoundError:
             return ""
-        lines = [clean_line(raw) for raw in data.decode("utf-8", "replace").split("\n")]
-        lines = [ln for ln in lines if ln]
+        raw_lines = data.decode("utf-8", "replace").split("\n")
+        if size > len(data):
+            raw_lines = raw_lines[1:]  # the first one is cut
+        lines = [clean_line(raw) for raw in raw_lines]
+        lines = [ln for ln in lines if ln and not ln.startswith(STDOUT_MARKER)]
         return "\n".join(lines[-tail:])
 
     def metrics(self, job_id: str) -> dict[str, Any]:
@@ -382,10 +385,12 @@ class JobManager:
                     if api is not None
                     else None
                 )
-            else:
+            elif row.get("pid"):
                 handle = LocalHandle(
                     int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code"
                 )
+            else:  # never got a process: nothing to watch, but its end must still be recorded
+                handle = GoneHandle("the job has no recorded process id")
             started_at = float(row.get("started_at") or self.clock())
             if handle is None:
                 state = WatchState(

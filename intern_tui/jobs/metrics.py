@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # A line our templates print (besides the JSONL file) where the file can't be read, e.g. on HF Jobs.
-STDOUT_MARKER = "@@intern-tui-metric@@ "
+STDOUT_MARKER = "@@intern-tui-metric@@"
 
 # A dict is a metrics dict when it has one of these keys (or prefixes); others (model configs, token ids,
 # generation kwargs) are ignored.
@@ -186,8 +186,8 @@ def parse_jsonl_record(line: str) -> tuple[int | None, dict[str, float]] | None:
     """One line of our metrics JSONL (`{"step": n, ...}`) or LLaMA-Factory's trainer_log.jsonl
     (`{"current_steps": n, ...}`): (step, values); None when the line is not a JSON object."""
     text = line.strip()
-    if text.startswith(STDOUT_MARKER.strip()):
-        text = text[len(STDOUT_MARKER.strip()) :].strip()
+    if text.startswith(STDOUT_MARKER):
+        text = text[len(STDOUT_MARKER) :].strip()
     try:
         record = json.loads(text)
     except ValueError:
@@ -300,8 +300,8 @@ class MetricsTracker:
     def feed_log_line(self, line: str) -> list[dict[str, Any]]:
         """One line of the job's log. Returns the payloads ready now (held stdout records come later)."""
         self.stats["lines"] += 1
-        if STDOUT_MARKER.strip() in line:
-            return self.feed_jsonl_line(line[line.index(STDOUT_MARKER.strip()) :])
+        if STDOUT_MARKER in line:
+            return self.feed_jsonl_line(line[line.index(STDOUT_MARKER) :])
         found, malformed = find_metric_dicts(line)
         self.stats["malformed"] += malformed
         for values in found:

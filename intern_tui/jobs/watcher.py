@@ -20,7 +20,7 @@ from typing import Any
 from ..events import Kind
 from .detectors import JobMonitor
 from .local import Outcome
-from .metrics import MetricsTracker, clean_line, parse_trainer_state
+from .metrics import STDOUT_MARKER, MetricsTracker, clean_line, parse_trainer_state
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,10 @@ class JobWatcher(threading.Thread):
         """Read what is new; True once the job has finished and everything was emitted."""
         st = self.state
         self._drain()
-        self._deliver(st.monitor.tick(), [])
+        if getattr(st.handle, "stage", "RUNNING") == "RUNNING":
+            self._deliver(st.monitor.tick(), [])
+        else:  # an HF job waiting for hardware is queued, not stalled
+            st.monitor.touch()
         outcome = st.handle.poll()
         if outcome is None and st.timeout and self.clock() - st.started_at > st.timeout and not st.timed_out:
             st.timed_out = True
@@ -166,8 +169,10 @@ class JobWatcher(threading.Thread):
                 shown = []
                 for raw, _ in chunk:
                     text = clean_line(raw)
-                    shown.append(text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS] + " …")
                     metrics += st.tracker.feed_log_line(raw)
+                    if text.startswith(STDOUT_MARKER):
+                        continue  # a metrics record for us (HF Jobs), not output for a human
+                    shown.append(text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS] + " …")
                     alerts += st.monitor.observe_line(text)
                 self.emit(Kind.JOB_LOG, {"job_id": st.job_id, "lines": shown, "offset": chunk[-1][1]})
             self._progress = ""
