@@ -1,0 +1,195 @@
+"""The local runner: a job is a process group on this machine that outlives intern-tui.
+
+The script's stdout and stderr go straight to `jobs/<id>/log.txt` (not through a pipe to us), and the job
+runs in its own session, so closing the TUI or a crash of intern-tui leaves it running. A tiny `/bin/sh`
+wrapper records the exit code in `jobs/<id>/exit_code` when the script ends, so a job that finished while
+intern-tui was away still has a known exit status when the session is resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import process
+
+# Runs "$@" and records its exit status atomically. The TERM/INT traps keep the shell alive until the
+# script has handled the same signal (it's in the same group), so a cancelled job records 143 too; the
+# traps are reset in the script itself (exec resets handled signals).
+WRAPPER = (
+    'trap ":" TERM INT; "$@"; code=$?; '
+    'printf "%s\\n" "$code" > "$INTERN_TUI_EXIT_FILE.tmp" && mv -f "$INTERN_TUI_EXIT_FILE.tmp" "$INTERN_TUI_EXIT_FILE"; '
+    'exit "$code"'
+)
+
+
+@dataclass
+class Outcome:
+    """How a job ended, as the runner sees it (the manager adds canceled/timeout)."""
+
+    status: str  # completed | failed | lost | canceled
+    exit_code: int | None = None
+    error: str | None = None
+
+
+def read_exit_code(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def outcome_from_exit_code(code: int) -> Outcome:
+    if code == 0:
+        return Outcome("completed", 0)
+    if code > 128:
+        return Outcome("failed", code, f"the job was killed by signal {code - 128} (exit code {code})")
+    return Outcome("failed", code, f"the job exited with code {code}; read its log for the error")
+
+
+class LocalHandle:
+    """A running (or re-attached) local job: its process group and exit-code file."""
+
+    backend = "local"
+
+    def __init__(self, pid: int, pgid: int, exit_file: Path, popen: subprocess.Popen | None = None):
+        self.pid = pid
+        self.pgid = pgid
+        self.exit_file = exit_file
+        self.popen = popen
+        self.remote_id: str | None = None
+        self.url: str | None = None
+        self.flavor: str | None = None
+
+    def poll(self) -> Outcome | None:
+        """None while the job runs; its Outcome once the wrapper has ended."""
+        if self.popen is not None:
+            rc = self.popen.poll()
+            if rc is None:
+                return None
+            code = read_exit_code(self.exit_file)
+            return outcome_from_exit_code(code if code is not None else (128 - rc if rc < 0 else rc))
+        code = read_exit_code(self.exit_file)
+        if code is not None:
+            process.reap_group(self.pgid)
+            return outcome_from_exit_code(code)
+        if process.group_alive(self.pgid):
+            return None
+        code = read_exit_code(self.exit_file)  # it may have been written between the two checks
+        if code is not None:
+            return outcome_from_exit_code(code)
+        return Outcome(
+            "lost",
+            None,
+            "the job's processes ended while intern-tui was not watching and left no exit code "
+            "(killed with SIGKILL, or the machine restarted); its log is kept",
+        )
+
+    def running(self) -> bool:
+        """True while any process of the job's group still runs (including leftovers after the script)."""
+        return process.group_alive(self.pgid, keep=self.pid if self.popen is not None else None)
+
+    def cancel(self, grace: float) -> str:
+        keep = self.pid if self.popen is not None else None
+        return process.end_group(self.pgid, grace, poll=self.popen.poll if self.popen else None, keep=keep)
+
+
+class GoneHandle:
+    """A job known to have no process to watch: it ends as lost at the first look."""
+
+    backend = "local"
+    pid = pgid = remote_id = url = flavor = None
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def poll(self) -> Outcome:
+        return Outcome("lost", None, f"{self.reason}; its log, if any, is kept")
+
+    def running(self) -> bool:
+        return False
+
+    def cancel(self, grace: float) -> str:
+        return "gone"
+
+
+def build_command(
+    python: str, script: Path, args: list[str], *, gpus: int | None = None, accelerate: bool = False
+) -> list[str]:
+    """The command line: `python script args…`, or through `accelerate launch` for several GPUs."""
+    if accelerate or (gpus is not None and gpus > 1):
+        launcher = [python, "-m", "accelerate.commands.launch", "--num_processes", str(max(gpus or 1, 1))]
+        return launcher + [str(script), *args]
+    return [python, str(script), *args]
+
+
+def start_local(
+    job_dir: Path,
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+) -> LocalHandle:
+    """Start `command` detached from us, output to `job_dir/log.txt`; returns its handle."""
+    process.become_subreaper()
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / "output").mkdir(exist_ok=True)
+    exit_file = job_dir / "exit_code"
+    env = {**env, "INTERN_TUI_EXIT_FILE": str(exit_file)}
+    with open(job_dir / "log.txt", "ab") as log:
+        popen = subprocess.Popen(
+            ["/bin/sh", "-c", WRAPPER, "intern-tui-job", *command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
+    handle = LocalHandle(popen.pid, popen.pid, exit_file, popen)
+    _write_meta(job_dir, {"pid": popen.pid, "pgid": popen.pid, "command": command, "started_at": time.time()})
+    return handle
+
+
+def _write_meta(job_dir: Path, meta: dict[str, Any]) -> None:
+    """job.json beside the log: what was run, for a human looking at the folder."""
+    try:
+        (job_dir / "job.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+# The agent's LLM credentials: a training script has no use for them, so they are not passed on (a job
+# that really needs one gets it through `env=`). HF_TOKEN and the like stay: jobs push to the Hub.
+_LLM_KEY = re.compile(
+    r"^(ANTHROPIC|OPENAI|AZURE_OPENAI|AZURE|GEMINI|GOOGLE|MISTRAL|GROQ|TOGETHER|TOGETHERAI|OPENROUTER|DEEPSEEK"
+    r"|COHERE|XAI|FIREWORKS|FIREWORKS_AI|PERPLEXITYAI|PERPLEXITY|ANYSCALE|REPLICATE|VOYAGE|CEREBRAS)_API_KEY$"
+)
+
+
+def child_env(
+    base: dict[str, str], extra: dict[str, Any] | None, job_id: str, job_dir: Path
+) -> dict[str, str]:
+    """The job's environment: ours (without LLM API keys), the caller's additions (a None value removes a
+    variable), and the intern-tui contract variables."""
+    env = {k: v for k, v in base.items() if not _LLM_KEY.match(k)}
+    for key, value in (extra or {}).items():
+        if value is None:
+            env.pop(str(key), None)
+        else:
+            env[str(key)] = str(value)
+    env.update(
+        {
+            "INTERN_TUI_JOB_ID": job_id,
+            "INTERN_TUI_METRICS_FILE": str(job_dir / "metrics.jsonl"),
+            "INTERN_TUI_OUTPUT_DIR": str(job_dir / "output"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
