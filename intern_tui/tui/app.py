@@ -13,9 +13,11 @@ from typing import Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 
 from ..errors import InternError
 from .glyphs import Glyphs
+from .navigation import NavigationMixin
 from .screens.dashboard import DashboardScreen
 from .screens.modals import (
     ApprovalModal,
@@ -34,7 +36,7 @@ MAX_EVENTS_PER_FRAME = 20_000
 DOUBLE_PRESS_S = 2.0
 
 
-class InternApp(App):
+class InternApp(NavigationMixin, App):
     TITLE = "intern-tui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
@@ -52,6 +54,7 @@ class InternApp(App):
         Binding("j", "focus_pane('jobs')", "Jobs", id="focus_jobs", show=False),
         Binding("o", "open_step", "Open step", id="open_step", show=False),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
+        Binding("b", "sessions", "Sessions", id="sessions", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
@@ -62,15 +65,22 @@ class InternApp(App):
         *,
         options=None,
         resume_id: str | None = None,
+        replay_id: str | None = None,
+        fork: dict | None = None,
         theme: str | None = None,
         keymap: dict[str, str] | None = None,
         ascii_only: bool = False,
         ask_model: bool = False,
+        gpu: bool = False,
     ):
         super().__init__()
         self.runtime = runtime
         self.options = options
         self.resume_id = resume_id
+        self.replay_id = replay_id
+        self.fork = fork
+        self.gpu_enabled = gpu
+        self.sampler = None
         self.ask_model = ask_model
         self.glyphs = Glyphs(ascii_only)
         self.model = SessionModel(live=True)
@@ -94,23 +104,31 @@ class InternApp(App):
             self.theme = DEFAULT_THEME
         if self._user_keymap:
             self.set_keymap(self._user_keymap)
-        self.push_screen(self.make_dashboard())
+        if self.replay_id is not None:
+            self.open_replay(self.replay_id)
+            return
+        self.push_screen(DashboardScreen(self.model, self.glyphs, mode="live"))
         if self.sub is not None:
             self.set_interval(1 / PUMP_HZ, self.pump)
-        if self.options is not None:
-            self.start_agent()
-        elif self.resume_id is not None:
+        if self.gpu_enabled:
+            self.call_after_refresh(self.start_gpu_sampler)
+        if self.options is not None or self.resume_id is not None or self.fork is not None:
             self.start_agent()
         elif self.runtime is not None:
             self.ask_for_task()
 
-    def make_dashboard(self) -> DashboardScreen:
-        return DashboardScreen(self.model, self.glyphs, mode="live")
-
     @property
     def dashboard(self) -> DashboardScreen | None:
-        for screen in self.screen_stack:
+        """The dashboard on top (live or a replay): what viewing keys act on."""
+        for screen in reversed(self.screen_stack):
             if isinstance(screen, DashboardScreen):
+                return screen
+        return None
+
+    @property
+    def live_dashboard(self) -> DashboardScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, DashboardScreen) and screen.mode == "live":
                 return screen
         return None
 
@@ -141,10 +159,20 @@ class InternApp(App):
     @work(thread=True, exclusive=True, group="agent")
     def start_agent(self) -> None:
         """Build and start the session off the UI thread (smolagents and the model load here)."""
-        from ..agent.session import resume_session, start_session
+        from ..agent.session import fork_session, resume_session, start_session
 
         try:
-            if self.resume_id is not None:
+            if self.fork is not None:
+                sup = fork_session(
+                    self.runtime,
+                    self.fork["parent_id"],
+                    self.fork["step"],
+                    instruction=self.fork.get("instruction"),
+                    model=self.fork.get("model"),
+                    approve="ask",
+                    start=False,
+                )
+            elif self.resume_id is not None:
                 sup = resume_session(
                     self.runtime,
                     self.resume_id,
@@ -162,7 +190,6 @@ class InternApp(App):
 
     def _attach(self, sup) -> None:
         self.supervisor = sup
-        self.sub_filter = sup.emitter.session_id
 
     def _start_failed(self, exc: InternError) -> None:
         self.notify(
@@ -179,13 +206,20 @@ class InternApp(App):
     def pump(self) -> None:
         events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
         changed = self.model.apply_all(events) if events else set()
-        dashboard = self.dashboard
+        dashboard = self.live_dashboard
         if dashboard is None or not dashboard.ready:
             return
+        if self.sampler is not None and self.sampler.snapshot is not None:
+            if dashboard.live_gpu is None or dashboard.live_gpu[0] is not self.sampler.snapshot:
+                dashboard.live_gpu = (self.sampler.snapshot, self.sampler.history())
+                changed = changed | {"gpu"}
         if self.runtime is not None and self.runtime.mirror is not None:
             dashboard.query_one("#header").extra = self.runtime.mirror_status()
-        with self.batch_update():
-            new_requests = dashboard.refresh_views(changed)
+        try:
+            with self.batch_update():
+                new_requests = dashboard.refresh_views(changed)
+        except NoMatches:  # the screen is being torn down (quit); nothing left to draw
+            return
         if new_requests:
             self.announce(new_requests)
 

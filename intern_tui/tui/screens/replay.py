@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
+from ...events import Event
 from ..state import SessionModel
 from ..widgets.header import fmt_duration
 from .dashboard import DashboardScreen
@@ -23,6 +24,19 @@ from .modals import MODAL_CSS
 
 SPEEDS = (1, 2, 4, 8, 16, 64, 256)
 MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
+
+
+def load_session_model(conn, session_id: str) -> SessionModel:
+    """Fold every stored event of a session into a replay model (keeps everything, unlike live)."""
+    model = SessionModel(live=False)
+    rows = conn.execute(
+        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+    )
+    apply = model.apply
+    while batch := rows.fetchmany(10_000):
+        for row in batch:
+            apply(Event.from_row(row))
+    return model
 
 
 class Timeline(Static):

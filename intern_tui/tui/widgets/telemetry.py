@@ -1,85 +1,96 @@
-"""Dashboard adapters for the GPU and metrics panes: they turn the session model's records into what the
-panes draw, and throttle redraws (plot rendering is the expensive part of a frame)."""
+"""Dashboard adapters for the GPU and metrics panes: they feed the session model's records (as of the
+selected point in time) to the panes from `gpu_pane.py` and `metrics_pane.py`."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from rich.table import Table
-from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.containers import Vertical
 
+from ...telemetry.series import MetricsBook
 from ..glyphs import Glyphs
+from .gpu_pane import GpuPane
+from .metrics_pane import MetricsPane
+
+SYNC_REBUILD = 3_000  # records; bigger books are rebuilt off the UI thread (replay seeking backwards)
+
+Record = tuple[int, str, int, dict[str, float]]  # (seq, job_id, step, values)
 
 
-class MetricsView(VerticalScroll):
-    DEFAULT_CSS = "MetricsView { background: $surface; border: round $panel; }"
+class MetricsView(Vertical):
+    """Keeps a MetricsBook in step with the records shown: appends when time moves forward, rebuilds when
+    it moves back (in a thread when large, so a seek never waits for it)."""
+
+    DEFAULT_CSS = "MetricsView { height: 1fr; }"
 
     def __init__(self, **kw):
         super().__init__(**kw)
-        self.border_title = "Metrics"
-        self._body = Static(Text("No metrics yet: they appear when a training job logs.", style="dim"))
+        self.book = MetricsBook()
+        self._count = 0  # records in the book
+        self._last_seq = 0  # seq of the last record in the book
+        self._alerts = 0
+        self._generation = 0
 
     def compose(self):
-        yield self._body
+        yield MetricsPane(id="metrics-pane")
 
-    def show(
-        self, records: list[tuple[int, str, int, dict[str, float]]], alerts: list[dict[str, Any]]
-    ) -> None:
-        if not records:
+    def show(self, records: list[Record], alerts: list[dict[str, Any]]) -> None:
+        forward = len(records) >= self._count and (self._count == 0 or records[self._count - 1][0] == self._last_seq)
+        if forward and len(alerts) >= self._alerts:
+            for _, job_id, step, values in records[self._count:]:
+                self.book.add(job_id, step, values)
+            for alert in alerts[self._alerts:]:
+                self.book.add_alert(alert)
+            self._mark(records, alerts)
+            self.query_one(MetricsPane).update_book(self.book)
             return
-        latest: dict[str, tuple[int, dict[str, float]]] = {}
-        for _, job_id, step, values in records:
-            step_prev, merged = latest.get(job_id, (0, {}))
-            latest[job_id] = (max(step, step_prev), {**merged, **values})
-        table = Table(box=None, header_style="bold")
-        table.add_column("job")
-        table.add_column("step", justify="right")
-        for name in ("loss", "reward", "kl", "learning_rate", "grad_norm"):
-            table.add_column(name, justify="right")
-        for job_id, (step, values) in latest.items():
-            table.add_row(
-                job_id,
-                str(step),
-                *(
-                    f"{values[k]:.4g}" if k in values else "-"
-                    for k in ("loss", "reward", "kl", "learning_rate", "grad_norm")
-                ),
-            )
-        self._body.update(table)
+        self._generation += 1
+        if len(records) <= SYNC_REBUILD:
+            self.book = _build(records, alerts)
+            self._mark(records, alerts)
+            self.query_one(MetricsPane).update_book(self.book)
+            return
+        generation = self._generation
+        snapshot_records, snapshot_alerts = list(records), list(alerts)
+
+        def build() -> None:
+            book = _build(snapshot_records, snapshot_alerts)
+            self.app.call_from_thread(self._swap, generation, book, snapshot_records, snapshot_alerts)
+
+        threading.Thread(target=build, name="metrics-rebuild", daemon=True).start()
+
+    def _swap(self, generation: int, book: MetricsBook, records: list[Record], alerts: list) -> None:
+        if generation != self._generation:
+            return  # a newer seek superseded this rebuild
+        self.book = book
+        self._mark(records, alerts)
+        self.query_one(MetricsPane).update_book(book)
+
+    def _mark(self, records: list[Record], alerts: list) -> None:
+        self._count = len(records)
+        self._last_seq = records[-1][0] if records else 0
+        self._alerts = len(alerts)
 
 
-class GpuView(VerticalScroll):
-    DEFAULT_CSS = "GpuView { background: $surface; border: round $panel; }"
+def _build(records: list[Record], alerts: list[dict[str, Any]]) -> MetricsBook:
+    book = MetricsBook()
+    for _, job_id, step, values in records:
+        book.add(job_id, step, values)
+    for alert in alerts:
+        book.add_alert(alert)
+    return book
+
+
+class GpuView(Vertical):
+    DEFAULT_CSS = "GpuView { height: 1fr; }"
 
     def __init__(self, glyphs: Glyphs | None = None, **kw):
         super().__init__(**kw)
         self.glyphs = glyphs or Glyphs()
-        self.border_title = "GPU"
-        self._body = Static(Text("Waiting for the first GPU sample…", style="dim"))
 
     def compose(self):
-        yield self._body
+        yield GpuPane(id="gpu-pane")
 
     def show(self, snapshot: dict[str, Any] | None, history: list[dict[str, Any]]) -> None:
-        if snapshot is None:
-            return
-        if snapshot.get("state") != "ok":
-            self._body.update(
-                Text(snapshot.get("message") or snapshot.get("state", "no GPU"), style="yellow")
-            )
-            return
-        table = Table(box=None, header_style="bold")
-        for col in ("gpu", "util", "memory", "power", "temp"):
-            table.add_column(col)
-        for gpu in snapshot.get("gpus", []):
-            mem = (gpu.get("mem_used") or 0) / max(gpu.get("mem_total") or 1, 1)
-            table.add_row(
-                f"{gpu.get('index')} {gpu.get('name', '')}",
-                f"{gpu.get('util_gpu', 'N/A')}%",
-                f"{mem:.0%}",
-                f"{gpu.get('power_w', 'N/A')} W",
-                f"{gpu.get('temp_c', 'N/A')} °C",
-            )
-        self._body.update(table)
+        self.query_one(GpuPane).update_snapshot(snapshot, history)

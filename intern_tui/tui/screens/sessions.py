@@ -1,0 +1,170 @@
+"""The session browser: every past session, searchable, with replay / resume / fork / delete."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label
+
+from ...store.queries import list_sessions
+from ..widgets.header import display_model, fmt_duration
+from .modals import MODAL_CSS, ConfirmModal
+
+_MOVES = {"up": "cursor_up", "down": "cursor_down", "pageup": "page_up", "pagedown": "page_down"}
+COLUMNS = ("id", "status", "steps", "started", "duration", "model", "pending", "task")
+
+
+def _matches(row: dict[str, Any], query: str) -> bool:
+    """Every word must match: `status:done`, `model:gpt`, or free text over id, task, model and status."""
+    for word in query.lower().split():
+        field, _, value = word.partition(":")
+        if value and field in ("status", "model", "id", "task"):
+            if value not in str(row.get(field) or "").lower():
+                return False
+        elif not any(word in str(row.get(k) or "").lower() for k in ("id", "task", "model", "status")):
+            return False
+    return True
+
+
+class ForkModal(ModalScreen[tuple[int, str | None, str | None] | None]):
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel", id="fork.cancel")]
+
+    def __init__(self, session_id: str, steps: int, model: str):
+        super().__init__()
+        self.session_id, self.steps, self.model = session_id, steps, model
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Fork {self.session_id}: keep its first N steps, then continue", classes="title")
+            yield Input(value=str(self.steps), placeholder=f"step (0–{self.steps})", id="fork-step")
+            yield Input(placeholder="new instruction (optional)", id="fork-instruction")
+            yield Input(value=self.model, placeholder="model", id="fork-model")
+            yield Label("enter in any field starts the fork · esc cancels", classes="hint")
+            yield Label("", id="fork-error", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        try:
+            step = int(self.query_one("#fork-step", Input).value)
+        except ValueError:
+            self.query_one("#fork-error", Label).update("the step must be a number")
+            return
+        instruction = self.query_one("#fork-instruction", Input).value.strip() or None
+        model = self.query_one("#fork-model", Input).value.strip() or None
+        self.dismiss((step, instruction, model))
+
+
+class SessionBrowser(Screen):
+    DEFAULT_CSS = """
+    SessionBrowser Input { dock: top; margin: 0 1; }
+    SessionBrowser DataTable { height: 1fr; }
+    SessionBrowser #browser-title { padding: 0 1; text-style: bold; }
+    """
+    BINDINGS = [
+        Binding("enter", "replay", "Replay", id="browser.replay", priority=True),
+        Binding("ctrl+r", "resume", "Resume", id="browser.resume"),
+        Binding("ctrl+f", "fork", "Fork", id="browser.fork"),
+        Binding("ctrl+d", "delete", "Delete", id="browser.delete"),
+        Binding("escape", "close", "Back", id="browser.close"),
+    ]
+
+    def __init__(self, store):
+        super().__init__()
+        self.store = store
+        self.rows: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Sessions — type to filter (e.g. `status:done sft`)", id="browser-title")
+        yield Input(placeholder="filter: task, model, status, id", id="browser-filter")
+        table = DataTable(id="browser-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.query_one(Input).focus()
+
+    def reload(self) -> None:
+        conn = self.store.connect()
+        try:
+            self.rows = list_sessions(conn)
+        finally:
+            conn.close()
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        query = self.query_one(Input).value
+        table = self.query_one(DataTable)
+        table.clear()
+        now = time.time()
+        for r in self.rows:
+            if query and not _matches(r, query):
+                continue
+            end = r["ended_at"] or (r["updated_at"] if r["status"] not in ("running", "paused", "waiting") else now)
+            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+            task = " ".join((r["task"] or "").split())
+            table.add_row(r["id"], r["status"], str(r["steps"] or 0), started,
+                          fmt_duration((end or 0) - (r["started_at"] or 0)) if r["started_at"] else "",
+                          display_model(r["model"])[:28], str(r["pending_approvals"] or ""),
+                          task[:70] + ("…" if len(task) > 70 else ""), key=r["id"])
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.render_rows()
+
+    def selected(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return next((r for r in self.rows if r["id"] == key), None)
+
+    def on_key(self, event) -> None:
+        # arrows move the table even while the filter has focus
+        if event.key in _MOVES:
+            getattr(self.query_one(DataTable), f"action_{_MOVES[event.key]}")()
+            event.stop()
+
+    def action_replay(self) -> None:
+        if row := self.selected():
+            self.app.open_replay(row["id"])
+
+    def action_resume(self) -> None:
+        if row := self.selected():
+            self.app.resume_from_browser(row["id"], row["status"])
+
+    def action_fork(self) -> None:
+        if row := self.selected():
+            self.app.push_screen(ForkModal(row["id"], row["steps"] or 0, row["model"] or ""),
+                                 lambda result: result and self.app.fork_from_browser(row["id"], *result))
+
+    def action_delete(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+
+        def confirmed(yes: bool) -> None:
+            if not yes:
+                return
+            from ...errors import InternError
+            from ...store.transfer import delete_session
+
+            try:
+                delete_session(self.store, row["id"])
+            except InternError as exc:
+                self.app.notify(exc.message, severity="error")
+                return
+            self.app.notify(f"deleted {row['id']}")
+            self.reload()
+
+        self.app.push_screen(ConfirmModal(f"Delete session {row['id']}?",
+                                          "Its events, approvals, files and workspace folder are removed. "
+                                          "This cannot be undone."), confirmed)
+
+    def action_close(self) -> None:
+        self.app.pop_screen()
