@@ -361,6 +361,39 @@ def test_reattach_of_a_row_without_process_is_lost(session):
     assert manager.reattach([{"id": "job-done", "status": "completed", "pid": 1}]) == []
 
 
+def test_progress_bar_without_newline_and_stall_alert_with_injected_clock(session):
+    store, writer, emitter, ws = session
+    script(
+        ws,
+        "quiet.py",
+        """
+        import sys, time
+        for i in range(1, 4):
+            sys.stderr.write(f"\\r{i * 10}%|###| {i}/10")
+            sys.stderr.flush()
+            time.sleep(0.4)
+        time.sleep(60)
+        """,
+    )
+    now = [1000.0]
+    alerts = []
+    manager = JobManager(ws, emitter, clock=lambda: now[0], stall_seconds=600, on_alert=alerts.append, **FAST)
+    job_id = manager.launch("quiet.py")
+
+    # the bar is redrawn with \r and never ends its line: it arrives as `progress`, not as lines
+    def last_progress():
+        shown = [p["progress"] for p in events(store, writer, "job_log", job_id) if p.get("progress")]
+        return shown[-1] if shown else ""
+
+    wait_for(lambda: last_progress() == "30%|###| 3/10")
+    assert all(p["lines"] == [] for p in events(store, writer, "job_log", job_id))
+    assert alerts == []
+    now[0] += 601  # ten minutes without a line or a metric, by the manager's clock
+    wait_for(lambda: alerts)
+    assert [a["kind"] for a in alerts] == ["stalled"]
+    assert manager.cancel(job_id)["status"] == "canceled"
+
+
 def test_python_option_is_used(session):
     _, _, emitter, ws = session
     script(ws, "which.py", "import sys\nprint(sys.executable)\n")

@@ -6,8 +6,9 @@ cheap (no torch, transformers or huggingface_hub).
 """
 
 from .detectors import JobMonitor
-from .manager import JobManager, load_job_rows, normalize_args, recover_jobs
+from .manager import JobManager, normalize_args
 from .metrics import MetricsTracker, parse_dict_line, parse_jsonl_record, parse_trainer_state
+from .recovery import load_job_rows, recover_jobs
 
 __all__ = [
     "JobManager",

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shlex
-import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_hex
 from typing import Any
 
 from ..events import Kind
@@ -345,8 +344,9 @@ class JobManager:
 
     def reattach(self, rows: Iterable[dict[str, Any]]) -> list[str]:
         """Watch again the jobs a previous process started (rows of the `jobs` table, with `log_offset`,
-        `metric_payloads` and `alerts` from `load_job_rows`). Finished-while-away jobs get their
-        `job_finished`; a job whose processes vanished without an exit code is reported as lost."""
+        `metric_payloads` and `alerts` from `recovery.load_job_rows`). Finished-while-away jobs get their
+        `job_finished`; a job whose processes vanished without an exit code is reported as lost.
+        Returns the ids now watched."""
         attached = []
         for row in rows:
             job_id = row.get("job_id") or row.get("id")
@@ -355,67 +355,61 @@ class JobManager:
             with self._lock:
                 if job_id in self._jobs:
                     continue
-            job_dir = self.workspace / "jobs" / job_id
-            backend = row.get("backend") or "local"
-            tracker = MetricsTracker(job_id, hold_seconds=self.hold_seconds)
-            tracker.restore(row.get("metric_payloads") or [])
-            args = row.get("args")
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except ValueError:
-                    args = []
-            handle: Any
-            detached = None
-            if backend == "hf":
-                try:
-                    api = self.hf_api if self.hf_api is not None else default_api()
-                except ToolError as exc:
-                    api, detached = None, str(exc)
-                handle = (
-                    HfHandle(
-                        api,
-                        row.get("remote_id") or "",
-                        namespace=namespace_from_url(row.get("url")),
-                        url=row.get("url"),
-                        flavor=row.get("flavor"),
-                        log_path=job_dir / "log.txt",
-                        status_interval=self.hf_status_interval,
-                    )
-                    if api is not None
-                    else None
-                )
-            elif row.get("pid"):
-                handle = LocalHandle(
-                    int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code"
-                )
-            else:  # never got a process: nothing to watch, but its end must still be recorded
-                handle = GoneHandle("the job has no recorded process id")
-            started_at = float(row.get("started_at") or self.clock())
-            if handle is None:
-                state = WatchState(
-                    job_id, job_dir, None, started_at, tracker, JobMonitor(job_id, clock=self.clock)
-                )
-                with self._lock:
-                    self._jobs[job_id] = Job(job_id, backend, row.get("script") or "", args or [], None, state,
-                                             detached_reason=detached)  # fmt: skip
-                continue
-            self._watch(
-                job_id,
-                backend,
-                row.get("script") or "",
-                list(args or []),
-                row.get("name"),
-                job_dir,
-                handle,
-                started_at,
-                row.get("timeout"),
-                log_offset=int(row.get("log_offset") or 0),
-                tracker=tracker,
-                alerts=row.get("alerts"),
-            )
-            attached.append(job_id)
+            if self._reattach_one(job_id, row):
+                attached.append(job_id)
         return attached
+
+    def _reattach_one(self, job_id: str, row: dict[str, Any]) -> bool:
+        job_dir = self.workspace / "jobs" / job_id
+        backend = row.get("backend") or "local"
+        tracker = MetricsTracker(job_id, hold_seconds=self.hold_seconds)
+        tracker.restore(row.get("metric_payloads") or [])
+        args = row.get("args") or []
+        if isinstance(args, str):
+            try:
+                args = json.loads(args)
+            except ValueError:
+                args = []
+        script, started_at = row.get("script") or "", float(row.get("started_at") or self.clock())
+        if backend == "hf":
+            try:
+                api = self.hf_api if self.hf_api is not None else default_api()
+            except ToolError as exc:  # offline now: list the job, say why it isn't followed
+                monitor = JobMonitor(job_id, clock=self.clock)
+                state = WatchState(job_id, job_dir, None, started_at, tracker, monitor)
+                with self._lock:
+                    self._jobs[job_id] = Job(
+                        job_id, backend, script, list(args), None, state, detached_reason=str(exc)
+                    )
+                return False
+            handle: Any = HfHandle(
+                api,
+                row.get("remote_id") or "",
+                namespace=namespace_from_url(row.get("url")),
+                url=row.get("url"),
+                flavor=row.get("flavor"),
+                log_path=job_dir / "log.txt",
+                status_interval=self.hf_status_interval,
+            )
+        elif row.get("pid"):
+            handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
+        else:  # never got a process: nothing to watch, but its end must still be recorded
+            handle = GoneHandle("the job has no recorded process id")
+        self._watch(
+            job_id,
+            backend,
+            script,
+            list(args),
+            row.get("name"),
+            job_dir,
+            handle,
+            started_at,
+            row.get("timeout"),
+            log_offset=int(row.get("log_offset") or 0),
+            tracker=tracker,
+            alerts=row.get("alerts"),
+        )
+        return True
 
 
 def _main_metrics(latest: dict[str, float]) -> dict[str, float]:
@@ -423,53 +417,4 @@ def _main_metrics(latest: dict[str, float]) -> dict[str, float]:
 
 
 def _token() -> str:
-    return secrets.token_hex(4)
-
-
-# -- startup recovery -------------------------------------------------------------------------------
-
-
-def _payloads(conn: sqlite3.Connection, session_id: str, kind: str, job_id: str, latest_only: bool = False):
-    """Payloads of one job's events of a kind. Filtered in Python: metric payloads may hold NaN, which
-    SQLite's JSON functions reject."""
-    pattern = '%"job_id":"' + job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + '"%'
-    sql = (
-        "SELECT payload FROM events WHERE session_id = ? AND kind = ? AND payload LIKE ? ESCAPE '\\'"
-        " ORDER BY seq " + ("DESC LIMIT 1" if latest_only else "")
-    )
-    out = []
-    for (text,) in conn.execute(sql, (session_id, kind, pattern)):
-        try:
-            payload = json.loads(text)
-        except ValueError:
-            continue
-        if payload.get("job_id") == job_id:
-            out.append(payload)
-    return out
-
-
-def load_job_rows(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
-    """The session's unfinished jobs with what re-attaching needs: the last log offset recorded in its
-    job_log events, the job_metric payloads already emitted, and its alerts."""
-    cursor = conn.execute(
-        "SELECT * FROM jobs WHERE session_id = ? AND status IN ('running', 'starting') ORDER BY started_at",
-        (session_id,),
-    )
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    for row in rows:
-        job_id = row["id"]
-        last = _payloads(conn, session_id, Kind.JOB_LOG, job_id, latest_only=True)
-        row["log_offset"] = int(last[0].get("offset") or 0) if last else 0
-        row["metric_payloads"] = _payloads(conn, session_id, Kind.JOB_METRIC, job_id)
-        row["alerts"] = _payloads(conn, session_id, Kind.ALERT, job_id)
-        started = _payloads(conn, session_id, Kind.JOB_STARTED, job_id, latest_only=True)
-        if started:
-            row["timeout"] = started[0].get("timeout")
-            row["name"] = started[0].get("name")
-    return rows
-
-
-def recover_jobs(conn: sqlite3.Connection, session_id: str, manager: JobManager) -> list[str]:
-    """At startup (resume): re-attach the session's unfinished jobs to `manager`. Returns their ids."""
-    return manager.reattach(load_job_rows(conn, session_id))
+    return token_hex(4)

@@ -212,7 +212,6 @@ def main() -> None:
         )
     seed_everything(args.seed)
 
-    from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
     tiny = args.model == "tiny"
@@ -235,11 +234,9 @@ def main() -> None:
         report_to="none",
         **device_kwargs(args),
     )
-    # An explicit frozen reference copy: the same starting weights, loaded once more.
-    ref_model = AutoModelForCausalLM.from_pretrained(model)
-    trainer = DPOTrainer(
-        model=model, ref_model=ref_model, args=config, train_dataset=ds, callbacks=[metrics_callback()]
-    )
+    # TRL loads the frozen reference model from the same path. (That is why `tiny` is saved first: a model
+    # built in memory has no path, and DPO would then need an explicit ref_model copy.)
+    trainer = DPOTrainer(model=model, args=config, train_dataset=ds, callbacks=[metrics_callback()])
     trainer.train()
     finish(trainer, args, "dpo", final_margin="rewards/margins", final_accuracy="rewards/accuracies")
 
