@@ -14,36 +14,42 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("tui", "run", "resume", "sessions", "mirror")
+COMMANDS = ("tui", "demo", "run", "resume", "fork", "replay", "sessions", "mirror", "gpu")
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
 An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.
 
-  intern-tui [--model M] [TASK]                       open the TUI; start a session (asks for the task)
+  intern-tui [--model M] [TASK]                   open the TUI; start a session (asks for the task)
+  intern-tui demo [--yes] [--headless]            offline demo: scripted policy + tiny model trained on CPU
   intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
-  intern-tui resume ID [--model M] [--headless]       continue a stopped session
-  intern-tui sessions list [--json]                   list past sessions, newest first
-  intern-tui sessions show ID [--json]                one session: status, approvals, jobs, files
-  intern-tui sessions export ID --format events|trace [-o FILE]   event log (JSONL) or Claude-Code-style trace
-  intern-tui mirror status|push [ID]                  the private Hub dataset mirror of your sessions
+  intern-tui resume ID [--model M] [--headless]   continue a stopped session
+  intern-tui fork ID --step K [--instruction T]   a new session from the first K steps of another
+  intern-tui replay ID                            open a past session read-only with a timeline
+  intern-tui sessions list|show|export|import|delete
+  intern-tui mirror status|push [ID]              the private Hub dataset that mirrors your sessions
+  intern-tui gpu [--json]                         one snapshot of the GPU table
 
 IDs may be abbreviated to any unique prefix, or 'last'."""
 
 EPILOG = """\
 data: --home DIR, else $INTERN_TUI_HOME, else ~/.local/share/intern-tui (sessions.db + workspaces/)
+config: ~/.config/intern-tui/config.toml (model, keymap, theme, budget, [mirror]) — see the README
 exit codes: 0 success, 1 runtime failure, 2 usage error or bad input"""
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
-        "--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)"
-    )
+    parser.add_argument("--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)")
     parser.add_argument("--theme", metavar="NAME", default=default, help="colour theme for the TUI")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .commands import gpu as gpu_cmd
+    from .commands import mirror as mirror_cmd
+    from .commands.run import add_agent_options, add_run_arguments
+    from .commands.tui import add_display_options, add_tui_arguments
+
     parser = argparse.ArgumentParser(
         prog="intern-tui",
         usage="intern-tui [--home DIR] [--model M] [TASK] | intern-tui [--home DIR] COMMAND ...",
@@ -55,55 +61,73 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"intern-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help: str, **kw) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help, **kw)
-        _global_options(p, suppress=True)
+    def command(parent, name: str, help: str) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, description=help)
+        _global_options(p, suppress=True)  # --home works after the command and its action too
         return p
 
-    from .commands.run import add_agent_options, add_run_arguments
-    from .commands.tui import add_display_options, add_tui_arguments
-
-    p = sub.add_parser("tui", help=argparse.SUPPRESS, description="open the TUI (the default command)")
-    _global_options(p, suppress=True)
+    p = command(sub, "tui", "open the TUI (the default command)")
     add_tui_arguments(p)
     add_agent_options(p)
     add_display_options(p)
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "tui"]  # the default: not listed
-    p = command("run", "run the agent on a task (TUI, or --headless)")
+
+    p = command(sub, "demo", "offline demo: a scripted policy trains a tiny model on CPU, end to end")
+    p.add_argument("--yes", action="store_true", help="approve the training jobs without asking")
+    p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
+    add_display_options(p)
+
+    p = command(sub, "run", "run the agent on a task (TUI, or --headless)")
     add_run_arguments(p)
     add_display_options(p)
-    p = command("resume", "continue a stopped session (memory rebuilt from its events)")
+
+    p = command(sub, "resume", "continue a stopped session (memory rebuilt from its events)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
     add_agent_options(p)
     add_display_options(p)
 
-    sessions = command("sessions", "list, show and export past sessions")
+    p = command(sub, "fork", "start a new session from the first K steps of a past one")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--step", type=int, required=True, metavar="K", help="keep the parent's steps 1..K")
+    p.add_argument("--instruction", metavar="TEXT", help="what the fork should do differently")
+    p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    add_agent_options(p)
+    add_display_options(p)
+
+    p = command(sub, "replay", "open a past session read-only, with a timeline")
+    p.add_argument("id", metavar="ID")
+    add_display_options(p)
+
+    sessions = command(sub, "sessions", "list, show, export, import and delete sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    def action(parent, name: str, help: str) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help, description=help)
-        _global_options(p, suppress=True)  # --home works after the action too
-        return p
-
-    p = action(ssub, "list", "sessions, newest first")
+    p = command(ssub, "list", "sessions, newest first")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--limit", type=int, default=None, help="show at most N sessions")
-    p = action(ssub, "show", "one session in detail")
+    p = command(ssub, "show", "one session in detail")
     p.add_argument("id", metavar="ID")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p = action(ssub, "export", "write a session's event log or trace")
+    p = command(ssub, "export", "write a session's event log, its trace, or its model turns")
     p.add_argument("id", metavar="ID")
-    p.add_argument(
-        "--format", choices=["events"], default="events", help="events: JSON Lines, one event per line"
-    )
+    p.add_argument("--format", choices=["events", "trace", "script"], default="events",
+                   help="events: JSON Lines; trace: Claude-Code-style JSONL (Hub trace viewer); "
+                   "script: the model turns as a script: policy that re-executes the session")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
-    from .commands import mirror as mirror_cmd
+    p = command(ssub, "import", "load a session exported with --format events")
+    p.add_argument("file", metavar="FILE", help="an events JSONL file, or - for stdin")
+    p = command(ssub, "delete", "delete a session (events, rows and workspace)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--keep-workspace", action="store_true", help="keep the session's workspace folder")
 
-    p = command("mirror", "the private Hugging Face dataset that mirrors your sessions")
+    p = command(sub, "mirror", "the private Hugging Face dataset that mirrors your sessions")
     mirror_cmd.add_arguments(p)
     for nested in p._subparsers._group_actions[0].choices.values():
         _global_options(nested, suppress=True)
+
+    p = command(sub, "gpu", "print one snapshot of the GPU table (says so when there is none)")
+    gpu_cmd.add_arguments(p)
     return parser
 
 
@@ -124,8 +148,7 @@ def _first_positional(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    first = _first_positional(argv)
-    if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
+    if _first_positional(argv) not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
         argv = ["tui", *argv]  # `intern-tui [--model M] [TASK]` opens the TUI
     args = parser.parse_args(argv)
     try:
@@ -184,30 +207,52 @@ def _setup_logging(home: Path) -> None:
     root.setLevel(logging.INFO)
 
 
+def _resolve(store, ref: str) -> str:
+    from .store.queries import resolve_session_id
+
+    conn = store.connect()
+    try:
+        return resolve_session_id(conn, ref)
+    finally:
+        conn.close()
+
+
 def _dispatch(args: argparse.Namespace) -> int:
-    if args.command in ("tui", "run", "resume"):
+    command = args.command
+    if command == "gpu":
+        from .commands import gpu
+
+        return gpu.run(args)
+    if command == "demo":
+        from .commands import demo
+
+        return demo.run(args, open_store_from(args).home)
+    if command in ("tui", "run", "resume", "fork"):
         from .commands import run, tui
 
         store = open_store_from(args)
-        session_id = None
-        if args.command == "resume":
-            from .store.queries import resolve_session_id
-
-            conn = store.connect()
-            try:
-                session_id = resolve_session_id(conn, args.id)
-            finally:
-                conn.close()
+        resume_id = _resolve(store, args.id) if command == "resume" else None
+        fork = None
+        if command == "fork":
+            fork = {"parent_id": _resolve(store, args.id), "step": args.step, "instruction": args.instruction,
+                    "model": args.model}
         if getattr(args, "headless", False):
-            return run.run_headless(args, store.home, resume_id=session_id)
+            return run.run_headless(args, store.home, resume_id=resume_id, fork=fork)
         _require_terminal()
-        return tui.run_tui(args, store.home, task=getattr(args, "task", None), resume_id=session_id)
-    if args.command == "mirror":
+        return tui.run_tui(args, store.home, task=getattr(args, "task", None), resume_id=resume_id, fork=fork)
+    if command == "replay":
+        from .commands import tui
+
+        store = open_store_from(args)
+        session_id = _resolve(store, args.id)
+        _require_terminal()
+        return tui.run_tui(args, store.home, replay_id=session_id)
+    if command == "mirror":
         from .commands import mirror as mirror_cmd
 
         return mirror_cmd.run(args, open_store_from(args))
-    if args.command == "sessions":
+    if command == "sessions":
         from .commands import sessions
 
         return sessions.run(args, open_store_from(args))
-    raise BadInput(f"unknown command {args.command!r}", hint="see intern-tui --help")
+    raise BadInput(f"unknown command {command!r}", hint="see intern-tui --help")

@@ -270,3 +270,23 @@ def test_context_is_compacted_near_the_window(runtime, tmp_path):
     last_call = user_texts(sup.agent.model.inner.seen_messages[-1])
     assert any("Context was compacted" in t for t in last_call)
     assert len(sup.agent.model.inner.seen_messages[-1]) < 2 * 9  # older steps really left the prompt
+
+
+def test_polling_inside_a_step_is_not_a_doom_loop(runtime, tmp_path):
+    poll = "n = 0\nwhile n < 10:\n    read_file('x.txt')\n    n += 1\nprint(n)"
+    sup = start(runtime, tmp_path, [
+        ("Write.", "print(write_file('x.txt', 'same'))"),
+        ("Poll.", poll), ("Different.", "print(read_file('x.txt') + '!')"), ("Poll again.", poll),
+        ("Done.", "final_answer('ok')"),
+    ])
+    assert sup.wait(30)
+    assert not events(runtime, sup.emitter.session_id, ["doom_loop"])
+
+
+def test_the_same_tool_result_every_step_is_a_doom_loop(runtime, tmp_path):
+    turns = [("Write.", "print(write_file('x.txt', 'same'))")]
+    turns += [(f"Check {i}.", f"r = read_file('x.txt')\nprint({i})") for i in range(4)]
+    sup = start(runtime, tmp_path, turns + [("Done.", "final_answer('ok')")])
+    assert sup.wait(30)
+    loops = events(runtime, sup.emitter.session_id, ["doom_loop"])
+    assert loops and "read_file returned the same result in each of the last 4 steps" in loops[0].payload["reason"]

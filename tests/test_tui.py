@@ -29,7 +29,7 @@ def cp():
     checkpoints.uninstall()
 
 
-async def until(pilot, predicate, frames: int = 400):
+async def until(pilot, predicate, frames: int = 1500):
     """Let the app run until predicate() holds (frames bound the wait; no timing assertion)."""
     for _ in range(frames):
         await pilot.pause(0.02)

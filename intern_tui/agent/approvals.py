@@ -78,6 +78,7 @@ class ApprovalQueue:
         on_request: Callable[[Request], None] | None = None,
         flush: Callable[[], Any] | None = None,
         timeout: float | None = None,
+        deny_tools: dict[str, str] | None = None,
     ):
         if policy not in ("ask", "none", "all"):
             raise ValueError(f"unknown approval policy {policy!r}")
@@ -88,6 +89,7 @@ class ApprovalQueue:
         self.on_request = on_request  # e.g. the terminal prompt in headless `--approve ask`
         self.flush = flush
         self.timeout = timeout
+        self.deny_tools = dict(deny_tools or {})  # tool -> reason: refused without asking (e.g. the demo's uploads)
         self._pending: dict[str, Request] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -129,6 +131,9 @@ class ApprovalQueue:
         return req.decision
 
     def _auto_decide(self, req: Request) -> None:
+        if req.tool in self.deny_tools:
+            self._finish(req, Decision("denied", "deny", self.deny_tools[req.tool], decided_by="policy"))
+            return
         ok, why = self.budget.allows(req.estimate)
         if req.tool in self.always:
             if ok:

@@ -22,7 +22,8 @@ class DoomLoopDetector:
 
     - the same step (same code, same outcome) `repeat` times in a row;
     - a cycle of 2–3 different steps repeated `cycles` times (A B A B A B);
-    - the same tool call with the same result `repeat` times within the recent window.
+    - the same tool call with the same result in each of the last `repeat`+1 steps (repeats inside one
+      step are a polling loop, not a doom loop).
     After it fires it stays quiet for `cooldown` steps so the correction has a chance to work.
     """
 
@@ -38,7 +39,7 @@ class DoomLoopDetector:
         step: int,
         code: str | None,
         outcome: str | None,
-        tool_calls: list[tuple[str, str]] | None = None,
+        tool_calls: list[tuple[int, str, str]] | None = None,
     ) -> str | None:
         """Record a finished step; return a description of the loop when one is detected."""
         self.history.append(_fingerprint(code, outcome))
@@ -51,7 +52,7 @@ class DoomLoopDetector:
             self.history.clear()
         return found
 
-    def _detect(self, tool_calls: list[tuple[str, str]]) -> str | None:
+    def _detect(self, tool_calls: list[tuple[int, str, str]]) -> str | None:
         h = self.history
         if len(h) >= self.repeat and len(set(h[-self.repeat :])) == 1:
             return f"the same action produced the same result {self.repeat} times in a row"
@@ -63,10 +64,19 @@ class DoomLoopDetector:
                     tail[i] == tail[i % period] for i in range(span)
                 ):
                     return f"a cycle of {period} steps repeated {self.cycles} times"
-        recent = tool_calls[-self.window :]
-        for call in set(recent):
-            if recent.count(call) >= max(self.repeat + 1, 4):
-                return f"{call[0]} was called {recent.count(call)} times with the same result"
+        # The same call with the same result in each of the last few steps (polling inside one step, or
+        # looking the same thing up now and then, is fine).
+        if tool_calls:
+            span = max(self.repeat + 1, 4)
+            last_step = tool_calls[-1][0]
+            wanted = set(range(last_step - span + 1, last_step + 1))
+            steps_by_call: dict[tuple[str, str], set[int]] = {}
+            for step, tool, outcome in tool_calls:
+                if step in wanted:
+                    steps_by_call.setdefault((tool, outcome), set()).add(step)
+            for (tool, _), steps in steps_by_call.items():
+                if steps == wanted:
+                    return f"{tool} returned the same result in each of the last {span} steps"
         return None
 
 

@@ -13,8 +13,9 @@ How you work:
    rejected; GRPO: prompt). Check sizes, duplicates, empty rows and lengths. If nothing fits, say why, and
    build or convert a dataset in the workspace (write_file a JSONL) rather than training on a bad one.
 3. Never train on evaluation data. Keep a held-out split, and evaluate on data the model did not see.
-4. Start from the templates in the workspace (templates/train_sft.py, train_dpo.py, train_grpo.py): copy one
-   with write_file, adapt it, and keep every change in the workspace so the human can review the diff.
+4. Start from the templates in the workspace (templates/train_sft.py, train_dpo.py, train_grpo.py, with tiny
+   example data in templates/data/): read_file one, write_file your adapted copy at the workspace root, and
+   keep every change there so the human can review the diff. `--model tiny` builds a tiny model on CPU.
 5. Smoke-test before you scale: launch one short job (a few steps, small model or subset) and read its
    job_logs() and job_metrics() before any long or expensive run. launch_job() and push_to_hub() need human
    approval; say in your thought why the run is worth it and what it will cost.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,6 @@ from ..redact import default_redactor
 from ..store import Store, StoreWriter, open_store
 from ..store.queries import get_session, iter_events
 from .approvals import ApprovalQueue, Budget
-
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "templates"
 
 
 class Runtime:
@@ -69,6 +66,7 @@ class SessionOptions:
     pause_on_alert: bool = False
     approval_timeout: float | None = None
     on_request: Any = None  # called with each approval Request that waits for a human (headless ask)
+    deny_tools: dict[str, str] = field(default_factory=dict)  # tool -> reason, refused without asking
     title: str | None = None
     parent_id: str | None = None
     fork_step: int | None = None
@@ -101,7 +99,9 @@ class AgentSession:
             )
         self.workspace = self.store.workspace(session_id)
         self.workspace.mkdir(parents=True, exist_ok=True)
-        _install_templates(self.workspace)
+        from ..templates import install as install_templates
+
+        install_templates(self.workspace / "templates")  # never overwrites: resumed sessions keep their edits
         self.redactor = default_redactor()
         self.emitter = Emitter(runtime.bus, session_id, next_seq=next_seq, redactor=self.redactor)
         self.approvals = ApprovalQueue(
@@ -111,6 +111,7 @@ class AgentSession:
             on_request=options.on_request,
             flush=runtime.writer.flush,
             timeout=options.approval_timeout,
+            deny_tools=options.deny_tools,
         )
         self.ctx = ToolContext(
             session_id=session_id,
@@ -157,25 +158,14 @@ class AgentSession:
         self.lock.release()
 
 
-def _install_templates(workspace: Path) -> None:
-    """Copy the training templates into the workspace so the agent can read and adapt them."""
-    if not TEMPLATES_DIR.is_dir():
-        return
-    target = workspace / "templates"
-    if target.exists():
-        return
-    shutil.copytree(
-        TEMPLATES_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "__init__.py")
-    )
-
-
 def _job_manager(session: AgentSession):
-    try:
-        from ..jobs import JobManager
-    except ImportError:  # the jobs package is optional at this layer (tests of the agent alone)
-        return None
-    supervisor_alert = lambda alert: session.supervisor and session.supervisor.notify_alert(alert)  # noqa: E731
-    return JobManager(session.workspace, session.emitter, on_alert=supervisor_alert)
+    from ..jobs import JobManager
+
+    def on_alert(alert: dict) -> None:  # from a job watcher thread: the agent reads it at its next boundary
+        if session.supervisor is not None:
+            session.supervisor.notify_alert(alert)
+
+    return JobManager(session.workspace, session.emitter, on_alert=on_alert)
 
 
 def _context_window(options: SessionOptions) -> int:
@@ -271,10 +261,13 @@ def resume_session(
     session.agent.memory.steps = rebuilt.steps
     if hasattr(session.model, "position") and options.model == row["model"]:
         session.model.position = len(rebuilt.turns)  # a script: policy continues where it stopped
-    if session.jobs is not None:
-        session.jobs.reattach_session(runtime.store, ref_id) if hasattr(
-            session.jobs, "reattach_session"
-        ) else None
+    from ..jobs import recover_jobs
+
+    conn = runtime.store.connect()
+    try:
+        recover_jobs(conn, ref_id, session.jobs)  # jobs that outlived the last process are watched again
+    finally:
+        conn.close()
     session.emitter.emit(
         Kind.SESSION_STARTED,
         session._started_payload(

@@ -71,20 +71,21 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
     )
 
 
-def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, fork: dict | None = None) -> int:
+def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, fork: dict | None = None,
+                 options=None) -> int:
     """Run a new session (TASK), a resumed one (`resume_id`) or a fork (`fork`: parent_id, step,
     instruction) without the TUI, printing its events."""
     from ..agent.session import Runtime, fork_session, resume_session, start_session
 
     task = (getattr(args, "task", None) or "").strip()
-    if resume_id is None and fork is None and not task:
+    if resume_id is None and fork is None and options is None and not task:
         raise BadInput("a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"')
     runtime = Runtime.open(home, mirror=True)
     printer = Printer(sys.stdout, as_json=args.json)
     sub = runtime.bus.subscribe("headless")
     sup = None
     try:
-        approve = args.approve or "none"
+        approve = (options.approve if options is not None else None) or getattr(args, "approve", None) or "none"
         asker = terminal_approver(lambda: sup) if approve == "ask" else None
         if fork is not None:
             sup = fork_session(runtime, fork["parent_id"], fork["step"], instruction=fork.get("instruction"),
@@ -94,7 +95,7 @@ def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, f
             sup = resume_session(runtime, resume_id, model=args.model, api_base=args.api_base,
                                  approve=approve, start=False, on_request=asker)
         else:
-            options = session_options(args, task, headless=True)
+            options = options or session_options(args, task, headless=True)
             options.on_request = asker
             sup = start_session(runtime, options, start=False)
         session_id = sup.emitter.session_id
@@ -199,6 +200,9 @@ class Printer:
         self.out.flush()
 
 
+HEADLINE_METRICS = ("loss", "eval_loss", "reward", "reward_std", "kl", "grad_norm", "learning_rate")
+
+
 def format_event(e: Event) -> str | None:
     p: dict[str, Any] = e.payload
     tag = f"[{e.step}]" if e.step else "[-]"
@@ -225,10 +229,9 @@ def format_event(e: Event) -> str | None:
     if k == Kind.JOB_STARTED:
         return f"{tag} job {p.get('job_id')} started ({p.get('backend')}): {p.get('script')}"
     if k == Kind.JOB_METRIC:
-        values = " ".join(
-            f"{n}={v:.4g}" for n, v in (p.get("values") or {}).items() if isinstance(v, int | float)
-        )
-        return f"    {p.get('job_id')} step {p.get('step')}: {values}"
+        values = p.get("values") or {}
+        shown = [n for n in HEADLINE_METRICS if isinstance(values.get(n), int | float)] or list(values)[:4]
+        return f"    {p.get('job_id')} step {p.get('step')}: " + " ".join(f"{n}={values[n]:.4g}" for n in shown)
     if k == Kind.JOB_FINISHED:
         return f"{tag} job {p.get('job_id')} {p.get('status')} (exit {p.get('exit_code')})"
     if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED):

@@ -16,10 +16,14 @@ from ..store.queries import iter_events, list_sessions, resolve_session_id, sess
 
 
 def run(args: argparse.Namespace, store: Store) -> int:
+    if args.action == "import":
+        return _import(store, args.file)
     conn = store.connect()
     try:
         if args.action == "list":
             return _list(conn, args)
+        if args.action == "delete":
+            return _delete(store, resolve_session_id(conn, args.id), args)
         session_id = resolve_session_id(conn, args.id)
         if args.action == "show":
             return _show(conn, session_id, args)
@@ -125,12 +129,47 @@ def _write_export(conn, session_id: str, fmt: str, out: TextIO) -> None:
         for event in iter_events(conn, session_id):
             out.write(event.to_json())
             out.write("\n")
+    elif fmt == "script":
+        from ..store.transfer import export_script
+
+        export_script(conn, session_id, out)
     elif fmt == "trace":
         from ..mirror import export_trace
 
         export_trace(conn, session_id, out)
     else:
         raise BadInput(f"unknown export format {fmt!r}")
+
+
+def _import(store: Store, source: str) -> int:
+    from ..store.transfer import import_events
+
+    if source == "-":
+        session_id, count = import_events(store, sys.stdin, source="stdin")
+    else:
+        path = Path(source).expanduser()
+        try:
+            with path.open(encoding="utf-8") as fh:
+                session_id, count = import_events(store, fh, source=str(path))
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    print(f"imported session {session_id} ({count} events) — open it with: intern-tui replay {session_id}")
+    return 0
+
+
+def _delete(store: Store, session_id: str, args: argparse.Namespace) -> int:
+    from ..store.transfer import delete_session
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise BadInput(f"refusing to delete {session_id} without confirmation", hint="add --yes")
+        answer = input(f"delete session {session_id} and its workspace? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("nothing deleted")
+            return 1
+    delete_session(store, session_id, workspace=not args.keep_workspace)
+    print(f"deleted {session_id}")
+    return 0
 
 
 def _when(ts: float | None) -> str:

@@ -19,32 +19,22 @@ def add_display_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ascii", action="store_true", help="ASCII symbols only (terminals without good Unicode)")
 
 
-def run_tui(
-    args: argparse.Namespace, home: Path, *, task: str | None = None, resume_id: str | None = None
-) -> int:
+def run_tui(args: argparse.Namespace, home: Path, *, task: str | None = None, resume_id: str | None = None,
+            fork: dict | None = None, replay_id: str | None = None, options=None) -> int:
+    """Open the app for a new session (`task` or asked), a resumed one, a fork, or a replay."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
 
     config = load_config()
-    runtime = Runtime.open(home, mirror=True)
+    runtime = Runtime.open(home, mirror=replay_id is None)
     try:
-        options = None
-        if task:
+        if options is None and task:
             from .run import session_options
 
             options = session_options(args, task, headless=False)
-        elif resume_id and getattr(args, "model", None):
-            from .run import session_options
-
-            options = session_options(args, "", headless=False)
-        app = InternApp(
-            runtime,
-            options=options,
-            resume_id=resume_id,
-            theme=args.theme or config.theme,
-            keymap=config.keymap,
-            ascii_only=getattr(args, "ascii", False),
-        )
+        app = InternApp(runtime, options=options, resume_id=resume_id, fork=fork, replay_id=replay_id,
+                        theme=args.theme or config.theme, keymap=config.keymap,
+                        ascii_only=getattr(args, "ascii", False), gpu=replay_id is None)
         app.run()
         if app.exit_message:
             print(app.exit_message, file=sys.stderr)

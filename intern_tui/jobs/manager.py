@@ -235,6 +235,20 @@ class JobManager:
         with self._lock:
             return list(self._jobs)
 
+    def pid_map(self) -> dict[int, str]:
+        """{pid or process group id: job id} of the running local jobs, for the GPU pane's attribution."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+        out: dict[int, str] = {}
+        for job in jobs:
+            handle = job.state.handle
+            if job.state.finished.is_set() or getattr(handle, "backend", None) != "local":
+                continue
+            for pid in (getattr(handle, "pid", None), getattr(handle, "pgid", None)):
+                if pid:
+                    out[pid] = job.job_id
+        return out
+
     def status(self, job_id: str) -> dict[str, Any]:
         job = self._job(job_id)
         st = job.state

@@ -137,7 +137,7 @@ class ToolGate:
         self.specs = dict(specs if specs is not None else REGISTRY)
         self.interrupted = threading.Event()
         self._ids = itertools.count(1)
-        self.calls: list[tuple[str, str]] = []  # (tool, outcome) for the doom-loop guard
+        self.calls: list[tuple[int, str, str]] = []  # (step, tool, outcome) for the doom-loop guard
 
     def invoke(self, name: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         spec = self.specs[name]
@@ -190,10 +190,11 @@ class ToolGate:
         payload: dict[str, Any] = {"call_id": call_id, "tool": name}
         if error is not None:
             payload.update(error=error, error_kind=kind)
-            self.calls.append((name, "error:" + error[:200]))
+            self.calls.append((self.ctx.emitter.step or 0, name, "error:" + error[:200]))
         else:
             payload["result"] = _preview(result)
-            self.calls.append((name, repr(result)[:200]))
+            self.calls.append((self.ctx.emitter.step or 0, name, repr(result)[:200]))
+        del self.calls[:-500]
         self.ctx.emit(Kind.TOOL_RESULT, payload)
 
 

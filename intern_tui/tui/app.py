@@ -239,6 +239,16 @@ class InternApp(NavigationMixin, App):
 
     # -- actions: steering ------------------------------------------------------------------------------
 
+    STEERING = frozenset({"toggle_pause", "redirect", "approve", "approve_always", "deny", "edit", "interrupt"})
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Steering keys don't exist in a replay (hidden from the footer and inert)."""
+        if action in self.STEERING:
+            dashboard = self.dashboard
+            if dashboard is not None and dashboard.mode == "replay":
+                return False
+        return True
+
     def _steerable(self) -> bool:
         if self.supervisor is None:
             self.notify("no agent is running in this window", severity="warning")

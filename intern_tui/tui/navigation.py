@@ -25,10 +25,10 @@ class NavigationMixin:
         self.sampler = GpuSampler(emit=emit, pid_to_job=self._pid_to_job)
         self.sampler.start()
 
-    def _pid_to_job(self) -> dict[int, str]:
-        sup = self.supervisor
-        manager = getattr(getattr(getattr(sup, "gate", None), "ctx", None), "jobs", None)
-        return manager.pid_map() if manager is not None and hasattr(manager, "pid_map") else {}
+    def _pid_to_job(self, pid: int) -> str | None:
+        """Called by the sampler thread for each GPU process (or an ancestor of it)."""
+        manager = getattr(getattr(getattr(self.supervisor, "gate", None), "ctx", None), "jobs", None)
+        return manager.pid_map().get(pid) if manager is not None else None
 
     def on_unmount(self) -> None:
         if self.sampler is not None:

@@ -77,6 +77,7 @@ class JobItem:
     error: str | None = None
     log: deque = field(default_factory=deque)  # (seq, line), bounded in live sessions
     log_total: int = 0  # lines ever received (the deque may have dropped the oldest)
+    progress: str | None = None  # the live progress bar line, if the job draws one
     latest: dict[str, float] = field(default_factory=dict)
     metric_steps: int = 0
 
@@ -428,6 +429,8 @@ def _job_log(m: SessionModel, e: Event) -> set[str]:
     job = m.jobs.get(e.payload.get("job_id"))
     if job is None:
         return set()
+    if e.payload.get("progress") is not None:  # a progress bar still being redrawn (tqdm)
+        job.progress = e.payload["progress"]
     lines = e.payload.get("lines")
     if lines is None:
         lines = [e.payload.get("line", "")]

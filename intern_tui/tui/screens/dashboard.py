@@ -174,6 +174,7 @@ class DashboardScreen(Screen):
         job = self.model.jobs.get(pane.job_id or "")
         if job is None:
             return
+        pane.progress = job.progress if self.at is None else None
         lines = self.model.job_log_at(job.id, self.at, tail=500)
         total = job.log_total if self.at is None else len(lines)
         pane.show_log(lines, total, rebuild=rebuild or self.at is not None)

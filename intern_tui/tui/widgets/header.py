@@ -65,28 +65,28 @@ class StatusHeader(Static):
         if self.mode == "replay":
             label = f"REPLAY · {label}"
         tokens_in, tokens_out, cost = model.tokens.at(at)
-        step = model.step.at(at)
+        facts = [
+            display_model(model.model),
+            f"step {model.step.at(at)}/{model.max_steps or '?'}",
+            fmt_duration(model.elapsed(at, now=time.time())),
+            f"tok {fmt_tokens(tokens_in)}↑ {fmt_tokens(tokens_out)}↓" + (f" ${cost:.2f}" if cost else ""),
+        ]
+        if self.extra:
+            facts.append(self.extra)
+        tail = "  ".join(facts)
+        width = (self.size.width or 100) - 2
+        room = width - len(label) - 2 - 2 - len(tail) - 2
         title = " ".join((model.task or "new session").split())
-        width = max(10, (self.size.width or 100) - 95)
-        if len(title) > width:
-            title = title[: width - 1] + "…"
-        text = Text.assemble(
-            (f" {label} ", self._style(status)),
-            "  ",
-            (title, "bold"),
-            "  ",
-            (display_model(model.model), "italic"),
-            f"  step {step}/{model.max_steps or '?'}",
-            f"  {fmt_duration(model.elapsed(at, now=time.time()))}",
-            f"  tok {fmt_tokens(tokens_in)}↑ {fmt_tokens(tokens_out)}↓",
-            f"  ${cost:.2f}" if cost else "",
-            f"  {self.extra}" if self.extra else "",
-        )
+        if room < 12:  # narrow: the task goes first, then the least useful facts
+            facts = facts[1:3]
+            tail = "  ".join(facts)
+            room = width - len(label) - 6 - len(tail)
+        if len(title) > max(room, 8):
+            title = title[: max(room, 8) - 1] + "…"
+        text = Text.assemble((f" {label} ", self._style(status)), "  ", (title, "bold"), "  ", (tail, "italic"))
         if text.plain != getattr(self, "_last_plain", None) or self.mode == "replay":
             self._last_plain = text.plain
-            self.update(
-                text, layout=False
-            )  # fixed height: a relayout per tick would repaint the whole screen
+            self.update(text, layout=False)  # fixed height: a relayout per tick would repaint the whole screen
 
     def _style(self, status: str) -> str:
         raw = STATUS_STYLES.get(status, "bold")

@@ -25,6 +25,7 @@ class JobsPane(Vertical):
     def __init__(self, **kw):
         super().__init__(**kw)
         self.job_id: str | None = None
+        self.progress: str | None = None  # the selected job's live progress bar, shown under its log
         self._shown_lines = 0
         self._rows: list[str] = []
 
@@ -83,6 +84,7 @@ class JobsPane(Vertical):
                 log.write_lines(lines[-new:])
         self._shown_lines = total
         log.border_title = f"Log · {self.job_id}" if self.job_id else "Log"
+        log.border_subtitle = self.progress or ""
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value if event.row_key is not None else None

@@ -1,0 +1,51 @@
+"""`intern-tui demo`: the whole loop, offline, with no API key and no GPU.
+
+A scripted policy (sessions/demo.jsonl, clearly labelled as such) drives the real agent loop and the real
+tools: it inspects a bundled dataset, adapts the TRL SFT template, asks to launch a job (you approve with
+`a`, or `--yes`), trains a tiny model on CPU for real, evaluates it on held-out rows, edits a script (the
+diff shows), runs a short GRPO stage, asks to push (denied by default in the demo) and summarizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InternError
+
+POLICY = Path(__file__).resolve().parents[2] / "sessions" / "demo.jsonl"
+TASK = (
+    "[DEMO — scripted policy, no LLM] Post-train a tiny chat model on CPU: inspect the bundled dataset, SFT "
+    "smoke run, held-out evaluation, a short GRPO stage, then request a push."
+)
+DENY_PUSH = "the scripted demo never uploads: push_to_hub is denied by default"
+
+
+def run(args: argparse.Namespace, home: Path) -> int:
+    from ..agent.session import SessionOptions
+
+    if not POLICY.is_file():
+        raise InternError(f"the demo policy is missing ({POLICY})",
+                          hint="run the demo from a source checkout of intern-tui (pip install -e .)")
+    if args.yes:
+        approve = "all"
+    elif args.headless:
+        approve = "ask" if sys.stdin.isatty() else "none"
+        if approve == "none":
+            print("intern-tui demo: no terminal to ask for approvals; the training jobs will be denied "
+                  "(add --yes to approve them)", file=sys.stderr)
+    else:
+        approve = "ask"
+    options = SessionOptions(task=TASK, model=f"script:{POLICY}", max_steps=40, approve=approve,
+                             deny_tools={"push_to_hub": DENY_PUSH}, title="intern-tui demo")
+    if args.headless:
+        from .run import run_headless
+
+        ns = argparse.Namespace(json=args.json, approve=approve, model=None, api_base=None, task=TASK)
+        return run_headless(ns, home, options=options)
+    from ..cli import _require_terminal
+    from .tui import run_tui
+
+    _require_terminal()
+    return run_tui(args, home, options=options)
