@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from textual import work
 
 from .screens.dashboard import DashboardScreen
@@ -44,28 +46,42 @@ class NavigationMixin:
         self.push_screen(SessionBrowser(self.runtime.store))
 
     def open_replay(self, session_id: str) -> None:
-        """Load a stored session into a read-only dashboard with a timeline (loaded in a thread)."""
-        self.notify(f"loading {session_id}…", timeout=2)
+        """A read-only dashboard with a timeline. The first frame shows as soon as the first events are
+        folded in; the rest streams in behind it (the timeline says so), then the view jumps to the end."""
         self._load_replay(session_id)
 
     @work(thread=True, group="replay")
     def _load_replay(self, session_id: str) -> None:
-        from .screens.replay import load_session_model
+        from .screens.replay import event_batches
 
         conn = self.runtime.store.connect()
         try:
-            model = load_session_model(conn, session_id)
+            total = conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+            if not total:
+                self.call_from_thread(self.notify, "that session has no events", severity="warning")
+                return
+            screen = None
+            for batch in event_batches(conn, session_id):
+                if screen is None:
+                    screen = self.call_from_thread(self._show_replay, batch, total)
+                else:
+                    self.call_from_thread(screen.loaded, batch)
         finally:
             conn.close()
-        self.call_from_thread(self._show_replay, model)
+        # A long session is ~10⁵ long-lived objects: move them out of the collector's sight, or every
+        # full collection (hundreds of ms) lands in the middle of a seek.
+        gc.freeze()
+        self.call_from_thread(screen.finished_loading)
 
-    def _show_replay(self, model: SessionModel) -> None:
+    def _show_replay(self, first_events: list, total: int):
         from .screens.replay import ReplayScreen
 
-        if not model.last_seq:
-            self.notify("that session has no events", severity="warning")
-            return
-        self.push_screen(ReplayScreen(model, self.glyphs))
+        model = SessionModel(live=False)
+        model.apply_all(first_events)
+        screen = ReplayScreen(model, self.glyphs)
+        screen.loading = total if total > len(first_events) else None
+        self.push_screen(screen)
+        return screen
 
     def _can_start_here(self) -> bool:
         if self.supervisor is not None and self.supervisor.running:

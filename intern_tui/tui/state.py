@@ -10,6 +10,8 @@ everything.
 from __future__ import annotations
 
 import bisect
+import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,7 +77,9 @@ class JobItem:
     ended_ts: float | None = None
     exit_code: int | None = None
     error: str | None = None
-    log: deque = field(default_factory=deque)  # (seq, line), bounded in live sessions
+    log: deque = field(default_factory=deque)  # live: (seq, line), bounded
+    chunks: list = field(default_factory=list)  # replay: (seq, job_log event), parsed when shown
+    chunk_seqs: list[int] = field(default_factory=list)
     log_total: int = 0  # lines ever received (the deque may have dropped the oldest)
     progress: str | None = None  # the live progress bar line, if the job draws one
     latest: dict[str, float] = field(default_factory=dict)
@@ -144,6 +148,7 @@ class SessionModel:
         self._metric_seqs: list[int] = []
         self.alerts: list[tuple[int, dict[str, Any]]] = []
         self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu if live else None)
+        self._gpu_seqs: deque[int] = deque(maxlen=max_gpu if live else None)
         self.plan = _History([])
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
         self.event_times: list[float] = []  # replay only: ts of each event, index seq - 1 (for playback)
@@ -215,11 +220,23 @@ class SessionModel:
         return [j for j in self.jobs.values() if at is None or j.started_seq <= at]
 
     def job_log_at(self, job_id: str, at: int | None = None, tail: int = 200) -> list[str]:
+        """The last `tail` log lines of a job as of `at`."""
         job = self.jobs.get(job_id)
         if job is None:
             return []
-        lines = job.log if at is None else [x for x in job.log if x[0] <= at]
-        return [line for _, line in list(lines)[-tail:]]
+        if self.live:
+            lines = job.log if at is None else [x for x in job.log if x[0] <= at]
+            return [line for _, line in list(lines)[-tail:]]
+        end = len(job.chunks) if at is None else bisect.bisect_right(job.chunk_seqs, at)
+        out: list[str] = []
+        for i in range(end - 1, -1, -1):  # newest chunks first, until enough lines
+            event = job.chunks[i][1]
+            if event.payload is None:
+                event.payload = json.loads(event.payload_json)
+            out[:0] = _lines(event.payload)
+            if len(out) >= tail:
+                break
+        return out[-tail:]
 
     def metrics_at(self, at: int | None = None) -> list[tuple[int, str, int, dict[str, float]]]:
         if at is None:
@@ -229,10 +246,12 @@ class SessionModel:
     def alerts_at(self, at: int | None = None) -> list[dict[str, Any]]:
         return [a for s, a in self.alerts if at is None or s <= at]
 
-    def gpu_at(self, at: int | None = None) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """The latest GPU snapshot as of `at`, and the ones before it (for sparklines)."""
-        samples = list(self.gpu) if at is None else [x for x in self.gpu if x[0] <= at]
-        return (samples[-1][1] if samples else None), [s for _, s in samples]
+    def gpu_at(self, at: int | None = None, history: int = 600) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The latest GPU snapshot as of `at`, and up to `history` before it (for sparklines)."""
+        samples = self.gpu
+        end = len(samples) if at is None else bisect.bisect_right(self._gpu_seqs, at)
+        chosen = [samples[i][1] for i in range(max(0, end - history), end)]
+        return (chosen[-1] if chosen else None), chosen
 
     def elapsed(self, at: int | None = None, now: float | None = None) -> float:
         if self.started_ts is None:
@@ -425,18 +444,35 @@ def _job_started(m: SessionModel, e: Event) -> set[str]:
     ) | {"jobs"}
 
 
+_JOB_ID = re.compile(r'"job_id":"([^"]+)"')
+
+
 def _job_log(m: SessionModel, e: Event) -> set[str]:
+    if e.payload is None:  # replay loads log events lazily: kept as JSON until a log pane shows them
+        found = _JOB_ID.search(e.payload_json)
+        job = m.jobs.get(found.group(1)) if found else None
+        if job is not None:
+            job.chunks.append((e.seq, e))
+            job.chunk_seqs.append(e.seq)
+        return {"logs"}
     job = m.jobs.get(e.payload.get("job_id"))
     if job is None:
         return set()
     if e.payload.get("progress") is not None:  # a progress bar still being redrawn (tqdm)
         job.progress = e.payload["progress"]
-    lines = e.payload.get("lines")
-    if lines is None:
-        lines = [e.payload.get("line", "")]
-    job.log.extend((e.seq, line) for line in lines)
+    lines = _lines(e.payload)
+    if m.live:
+        job.log.extend((e.seq, line) for line in lines)
+    else:
+        job.chunks.append((e.seq, e))
+        job.chunk_seqs.append(e.seq)
     job.log_total += len(lines)
     return {"logs"}
+
+
+def _lines(payload: dict[str, Any]) -> list[str]:
+    lines = payload.get("lines")
+    return [payload.get("line", "")] if lines is None else lines
 
 
 def _job_metric(m: SessionModel, e: Event) -> set[str]:
@@ -473,6 +509,7 @@ def _job_finished(m: SessionModel, e: Event) -> set[str]:
 
 def _gpu_sample(m: SessionModel, e: Event) -> set[str]:
     m.gpu.append((e.seq, e.payload))
+    m._gpu_seqs.append(e.seq)
     return {"gpu"}
 
 

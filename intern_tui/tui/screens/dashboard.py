@@ -6,6 +6,8 @@ actions live on the App, which forwards them to the Supervisor.
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -20,6 +22,9 @@ from ..widgets.jobs import JobSelected, JobsPane
 from ..widgets.stream import AgentStream
 from ..widgets.telemetry import GpuView, MetricsView
 
+# Minimum seconds between redraws of the high-rate areas. A frame that redraws a scrolling log, a table and
+# a plot costs tens of milliseconds; doing it at most a few times a second keeps keys responsive in a flood.
+REDRAW_INTERVAL = {"logs": 0.2, "jobs": 1.0, "gpu": 0.5, "metrics": 0.25}
 NARROW = 120  # below this width the stream and the tabs take turns instead of sharing the screen
 PANES = {"metrics": "tab-metrics", "gpu": "tab-gpu", "files": "tab-files", "jobs": "tab-jobs"}
 
@@ -48,6 +53,8 @@ class DashboardScreen(Screen):
         self.at: int | None = None
         self.dirty: set[str] = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
         self.ready = False  # set once composed and mounted: the App's pump waits for it
+        self._drawn: dict[str, float] = {}  # area -> when it was last drawn (monotonic)
+        self.live_gpu: tuple | None = None  # (snapshot, history) from the sampler, at full rate (live only)
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -149,18 +156,21 @@ class DashboardScreen(Screen):
             queue.show(pending)
             queue.set_class(not pending, "-empty")
             self.dirty.discard("approvals")
-        for name, render in (
-            ("files", self._render_files),
-            ("jobs", self._render_jobs),
-            ("metrics", self._render_metrics),
-            ("gpu", self._render_gpu),
+        now = time.monotonic()
+        for name, pane, render in (
+            ("files", "files", self._render_files),
+            ("jobs", "jobs", self._render_jobs),
+            ("logs", "jobs", self._render_logs),
+            ("metrics", "metrics", self._render_metrics),
+            ("gpu", "gpu", self._render_gpu),
         ):
-            if name in self.dirty and self._visible(name):
-                render(rebuild)
-                self.dirty.discard(name)
-        if "logs" in self.dirty and self._visible("jobs"):
-            self._render_logs(rebuild)
-            self.dirty.discard("logs")
+            if name not in self.dirty or not self._visible(pane):
+                continue
+            if not rebuild and now - self._drawn.get(name, 0.0) < REDRAW_INTERVAL.get(name, 0.0):
+                continue  # drawn recently: a later frame picks it up (a flood costs a few frames a second)
+            render(rebuild)
+            self._drawn[name] = now
+            self.dirty.discard(name)
         return new_requests
 
     def _render_files(self, rebuild: bool) -> None:
@@ -183,5 +193,8 @@ class DashboardScreen(Screen):
         self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
 
     def _render_gpu(self, rebuild: bool) -> None:
-        snapshot, history = self.model.gpu_at(self.at)
+        if self.at is None and self.live_gpu is not None:
+            snapshot, history = self.live_gpu
+        else:
+            snapshot, history = self.model.gpu_at(self.at)
         self.query_one(GpuView).show(snapshot, history)

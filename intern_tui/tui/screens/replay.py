@@ -19,30 +19,46 @@ from textual.widgets import Input, Label, Static
 from ...events import Event
 from ..state import SessionModel
 from ..widgets.header import fmt_duration
+from ..widgets.stream import AgentStream
 from .dashboard import DashboardScreen
 from .modals import MODAL_CSS
 
 SPEEDS = (1, 2, 4, 8, 16, 64, 256)
+STREAM_WINDOW = 30  # stream items drawn after a jump (each costs a Markdown/Syntax render)
 MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
+
+
+LOAD_BATCH = 5_000
+
+
+def event_batches(conn, session_id: str, size: int = LOAD_BATCH):
+    """A session's stored events in seq order, `size` at a time. Job log events (the bulk of a long
+    session) stay unparsed JSON until a log pane shows them."""
+    rows = conn.execute(
+        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+    )
+    while batch := rows.fetchmany(size):
+        yield [Event(r[0], r[1], r[2], r[3], r[4], None, r[5]) if r[3] == "job_log" else Event.from_row(r)
+               for r in batch]
 
 
 def load_session_model(conn, session_id: str) -> SessionModel:
     """Fold every stored event of a session into a replay model (keeps everything, unlike live)."""
     model = SessionModel(live=False)
-    rows = conn.execute(
-        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
-    )
-    apply = model.apply
-    while batch := rows.fetchmany(10_000):
-        for row in batch:
-            apply(Event.from_row(row))
+    for batch in event_batches(conn, session_id):
+        model.apply_all(batch)
     return model
 
 
 class Timeline(Static):
     DEFAULT_CSS = "Timeline { height: 1; background: $boost; padding: 0 1; }"
 
-    def show(self, model: SessionModel, at: int, playing: bool, speed: int, glyphs) -> None:
+    def show(self, model: SessionModel, at: int, playing: bool, speed: int, glyphs, loading: int | None = None) -> None:
+        if loading:
+            self.update(Text.assemble((" REPLAY ", "bold reverse"),
+                                      f"  loading… {model.last_seq:,} of {loading:,} events", ("  (keys work on "
+                                      "what is loaded)", "dim")))
+            return
         total = max(model.last_seq, 1)
         width = max(10, (self.size.width or 100) - 70)
         filled = round(at / total * width)
@@ -92,6 +108,7 @@ class ReplayScreen(DashboardScreen):
         self.speed_index = 2
         self._seqs: list[int] | None = None
         self._timer = None
+        self.loading: int | None = None  # total events while the rest of the session is still loading
 
     def compose_top(self) -> ComposeResult:
         yield Timeline(id="timeline")
@@ -103,15 +120,22 @@ class ReplayScreen(DashboardScreen):
     # -- seeking ------------------------------------------------------------------------------------------
 
     def seek(self, seq: int) -> None:
+        """Show every pane as of event `seq`. A short step forward (playback) appends to the stream; any
+        other move redraws its last STREAM_WINDOW items."""
         seq = max(1, min(seq, self.model.last_seq))
         if seq == self.at:
             return
-        forward = seq > self.at
+        before, after = self.model.stream_index_at(self.at), self.model.stream_index_at(seq)
         self.at = seq
+        stream = self.query_one(AgentStream)
         with self.app.batch_update():
-            if forward and seq - self.at < 50:
-                self.refresh_views(set(self.dirty) | _ALL)
-            self.refresh_views(set(_ALL), rebuild=True)
+            self.dirty.discard("stream")
+            self.refresh_views(set(_ALL) - {"stream"}, rebuild=True)
+            if 0 <= after - before <= STREAM_WINDOW // 2 and stream.rendered == before:
+                stream.append_items(self.model.stream[before:after])
+            else:
+                stream.rebuild(self.model.stream[:after], window=STREAM_WINDOW)
+            stream.rendered = after
             self._draw_timeline()
 
     def step_boundaries(self) -> list[int]:
@@ -192,7 +216,21 @@ class ReplayScreen(DashboardScreen):
         self.seek(target)
 
     def _draw_timeline(self) -> None:
-        self.query_one(Timeline).show(self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs)
+        self.query_one(Timeline).show(self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs,
+                                      loading=self.loading)
+
+    def loaded(self, events: list) -> None:
+        """More events arrived from the loader (the UI thread folds them in: one reducer, one thread)."""
+        self.model.apply_all(events)
+        self._seqs = None
+        self._draw_timeline()
+
+    def finished_loading(self) -> None:
+        was_loading, self.loading = self.loading, None
+        self._seqs = None
+        if was_loading:  # the first frame showed the beginning; now that all is here, show the end
+            self.seek(self.model.last_seq)
+        self._draw_timeline()
 
 
 _ALL = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}

@@ -15,7 +15,7 @@ from ..glyphs import Glyphs
 from ..state import StreamItem
 
 OBSERVATION_LINES = 12
-REPLAY_WINDOW = 400  # items drawn when the view is rebuilt (seek); older ones are a keypress away
+REPLAY_WINDOW = 40  # items drawn when the view is rebuilt (replay); older ones are a seek away
 
 
 class AgentStream(RichLog):
@@ -39,11 +39,11 @@ class AgentStream(RichLog):
                 self.write(renderable, scroll_end=follow)
         self.rendered += len(items)
 
-    def rebuild(self, items: list[StreamItem]) -> None:
-        """Redraw from scratch (replay seek): the last REPLAY_WINDOW items up to the chosen point."""
+    def rebuild(self, items: list[StreamItem], window: int = REPLAY_WINDOW) -> None:
+        """Redraw from scratch (replay, resume): the last `window` items up to the chosen point."""
         self.clear()
         self.rendered = 0
-        window = items[-REPLAY_WINDOW:]
+        window = items[-window:]
         if len(items) > len(window):
             self.write(
                 Text(f"… {len(items) - len(window)} earlier items (seek back to see them)", style="dim")

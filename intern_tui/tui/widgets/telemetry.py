@@ -37,7 +37,8 @@ class MetricsView(Vertical):
 
     def show(self, records: list[Record], alerts: list[dict[str, Any]]) -> None:
         forward = len(records) >= self._count and (self._count == 0 or records[self._count - 1][0] == self._last_seq)
-        if forward and len(alerts) >= self._alerts:
+        small = len(records) - self._count <= SYNC_REBUILD
+        if forward and small and len(alerts) >= self._alerts:
             for _, job_id, step, values in records[self._count:]:
                 self.book.add(job_id, step, values)
             for alert in alerts[self._alerts:]:
@@ -51,12 +52,15 @@ class MetricsView(Vertical):
             self._mark(records, alerts)
             self.query_one(MetricsPane).update_book(self.book)
             return
-        generation = self._generation
+        generation, app = self._generation, self.app
         snapshot_records, snapshot_alerts = list(records), list(alerts)
 
         def build() -> None:
             book = _build(snapshot_records, snapshot_alerts)
-            self.app.call_from_thread(self._swap, generation, book, snapshot_records, snapshot_alerts)
+            try:
+                app.call_from_thread(self._swap, generation, book, snapshot_records, snapshot_alerts)
+            except RuntimeError:  # the app closed meanwhile
+                pass
 
         threading.Thread(target=build, name="metrics-rebuild", daemon=True).start()
 
