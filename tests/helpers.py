@@ -56,6 +56,9 @@ class Checkpoints:
     def wait_reached(self, name: str, timeout: float = 30) -> None:
         assert self._pair(name)[0].wait(timeout), f"agent never reached checkpoint {name!r}"
 
+    def reached_now(self, name: str) -> bool:
+        return self._pair(name)[0].is_set()
+
     def release(self, name: str) -> None:
         self._pair(name)[1].set()
 

@@ -118,7 +118,7 @@ async def test_pause_shows_paused_and_holds_steps_then_resume(runtime, tmp_path,
     )
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: app.supervisor is not None)
-        cp.wait_reached("one")
+        await until(pilot, lambda: cp.reached_now("one"))  # never block the event loop in a Pilot test
         await pilot.press("p")
         await until(pilot, lambda: app.model.status.current == "pausing")
         cp.release("one")
@@ -137,7 +137,7 @@ async def test_redirect_from_the_input_reaches_the_agent(runtime, tmp_path, cp):
     app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")])
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: app.supervisor is not None)
-        cp.wait_reached("one")
+        await until(pilot, lambda: cp.reached_now("one"))  # never block the event loop in a Pilot test
         await pilot.press("r")
         await pilot.press(*"use DPO instead")
         await pilot.press("enter")
@@ -153,7 +153,7 @@ async def test_double_x_interrupts_and_keeps_the_session(runtime, tmp_path, cp):
     app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Never.", "print('no')")])
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: app.supervisor is not None)
-        cp.wait_reached("one")
+        await until(pilot, lambda: cp.reached_now("one"))  # never block the event loop in a Pilot test
         await pilot.press("x")
         await pilot.pause(0.05)
         assert not app.supervisor._interrupt_requested  # one press only warns
@@ -208,7 +208,7 @@ async def test_help_lists_remapped_keys_and_the_remap_works(runtime, tmp_path, c
         rows = {r[2]: r[0] for r in app.screen.rows}
         assert rows["pause"] == "ctrl+k" and rows["redirect"] == "r"
         await pilot.press("escape")
-        cp.wait_reached("one")
+        await until(pilot, lambda: cp.reached_now("one"))  # never block the event loop in a Pilot test
         await pilot.press("ctrl+k")
         await until(pilot, lambda: app.model.status.current == "pausing")
         cp.release("one")
