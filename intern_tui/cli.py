@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(parent, name: str, help: str) -> argparse.ArgumentParser:
-        p = parent.add_parser(name, help=help, description=help)
+        # explicit prog: argparse would otherwise prefix errors with the whole custom usage line
+        prefix = getattr(parent, "_intern_prog", "intern-tui")
+        p = parent.add_parser(name, help=help, description=help, prog=f"{prefix} {name}")
         _global_options(p, suppress=True)  # --home works after the command and its action too
         return p
 
@@ -102,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sessions = command(sub, "sessions", "list, show, export, import and delete sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ssub._intern_prog = "intern-tui sessions"
     p = command(ssub, "list", "sessions, newest first")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--limit", type=int, default=None, help="show at most N sessions")
@@ -123,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "mirror", "the private Hugging Face dataset that mirrors your sessions")
     mirror_cmd.add_arguments(p)
-    for nested in p._subparsers._group_actions[0].choices.values():
+    for name, nested in p._subparsers._group_actions[0].choices.items():
+        nested.prog = f"intern-tui mirror {name}"
         _global_options(nested, suppress=True)
 
     p = command(sub, "gpu", "print one snapshot of the GPU table (says so when there is none)")
@@ -148,7 +152,14 @@ def _first_positional(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if _first_positional(argv) not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
+    first = _first_positional(argv)
+    if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
+        typo = _looks_like_a_command(first)
+        if typo:
+            print(f"intern-tui: error: unknown command {first!r}; did you mean {typo!r}?", file=sys.stderr)
+            print("hint: to start a session with that one-word task, quote it with a second word, or use "
+                  f"`intern-tui run {first}`", file=sys.stderr)
+            return 2
         argv = ["tui", *argv]  # `intern-tui [--model M] [TASK]` opens the TUI
     args = parser.parse_args(argv)
     try:
@@ -168,6 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"intern-tui: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         print(f"hint: the traceback is in {_log_path(args)}; please report it", file=sys.stderr)
         return 1
+
+
+def _looks_like_a_command(word: str | None) -> str | None:
+    """A single word close to a command name is a typo, not a task ("sesions" → "sessions")."""
+    if not word or " " in word:
+        return None
+    import difflib
+
+    match = difflib.get_close_matches(word.lower(), [c for c in COMMANDS if c != "tui"], n=1, cutoff=0.75)
+    return match[0] if match else None
 
 
 def _require_terminal() -> None:

@@ -290,3 +290,33 @@ def test_the_same_tool_result_every_step_is_a_doom_loop(runtime, tmp_path):
     assert sup.wait(30)
     loops = events(runtime, sup.emitter.session_id, ["doom_loop"])
     assert loops and "read_file returned the same result in each of the last 4 steps" in loops[0].payload["reason"]
+
+
+@pytest.mark.parametrize("code", ["import time\ntime.sleep(120)", "from time import sleep as nap\nnap(120)",
+                                  "import time as t\nt.sleep(120)"])
+def test_interrupt_wakes_a_sleeping_step(runtime, tmp_path, code):
+    sup = start(runtime, tmp_path, [("Wait a long time.", code), ("Never.", "print('no')")])
+    wait_for(lambda: events(runtime, sup.emitter.session_id, ["code_action"]))
+    sup.interrupt()
+    assert sup.wait(20) and sup.status == "interrupted"
+    obs = events(runtime, sup.emitter.session_id, ["observation"])
+    assert "interrupted by the user while sleeping" in obs[-1].payload["error"]
+
+
+def test_sleep_still_sleeps_when_nobody_interrupts(runtime, tmp_path):
+    sup = start(runtime, tmp_path, [("Nap.", "import time\nt0 = time.time()\ntime.sleep(0.2)\nprint(time.time() - t0 >= 0.19)"),
+                                    ("Done.", "final_answer('x')")])
+    assert sup.wait(30)
+    assert "True" in events(runtime, sup.emitter.session_id, ["observation"])[0].payload["text"]
+
+
+def test_unknown_cost_is_never_auto_approved_under_a_budget():
+    budget = Budget(usd=5)
+    assert budget.allows({"usd": 2.0})[0]
+    ok, why = budget.allows({"usd": None, "gpu_hours": None, "summary": "HF Jobs, unknown flavor 'h100x8'"})
+    assert not ok and "unknown" in why and "h100x8" in why
+    assert not budget.allows({"error": "boom"})[0]
+    assert Budget().allows({"usd": None})[0]  # no budget set: nothing to protect
+    budget.charge({"usd": 2.0})
+    budget.recharge({"usd": 2.0}, {"usd": 4.5})
+    assert budget.spent_usd == 4.5 and not budget.allows({"usd": 1.0})[0]

@@ -21,6 +21,8 @@ CHILD = textwrap.dedent(
     bus = EventBus()
     writer = StoreWriter(store.connect, bus)
     writer.start()
+    lock = store.lock_session("crashy")
+    assert lock.try_acquire()  # held for as long as this process lives, like a real session
     em = Emitter(bus, "crashy")
     em.emit("session_started", {"task": "write until killed"})
     i = 0
@@ -43,6 +45,8 @@ def test_sigkill_mid_write_loses_at_most_the_unflushed_tail(home):
             acknowledged = int(line.split()[1])
             if acknowledged >= 6000:
                 break
+        # while the writer lives, its session is not mistaken for a dead one
+        assert open_store(home).recover_dead_sessions() == []
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -401,3 +402,25 @@ def test_python_option_is_used(session):
     job_id = manager.launch("which.py")
     assert manager.wait(job_id, timeout=30)["status"] == "completed"
     assert manager.logs(job_id) == sys.executable
+
+
+def test_reattach_never_signals_a_process_that_is_not_the_job(session):
+    """A recorded PID may belong to another program now (reuse after a reboot, or an imported log):
+    re-attaching must check the process identity and leave that program alone."""
+    store, writer, emitter, ws = session
+    stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        emitter.emit("job_started", {"job_id": "job-old", "backend": "local", "script": "x.py", "pid": stranger.pid,
+                                     "pgid": stranger.pid, "proc_id": "another-boot:123", "timeout": 1})
+        writer.flush()
+        conn = store.connect()
+        second = JobManager(ws, emitter, **FAST)
+        recover_jobs(conn, "s1", second)
+        conn.close()
+        status = second.wait("job-old", timeout=30)
+        assert status["status"] == "lost"
+        time.sleep(0.3)  # give a (wrong) timeout kill the chance to happen: it must not
+        assert stranger.poll() is None, "re-attach signalled a process that was not the job"
+    finally:
+        stranger.kill()
+        stranger.wait()

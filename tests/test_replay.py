@@ -219,3 +219,14 @@ def test_delete_removes_rows_and_workspace(home, tmp_path, cp):
     assert not conn.execute("SELECT count(*) FROM sessions WHERE id=?", (sid,)).fetchone()[0]
     assert not rt.store.workspace(sid).exists()
     rt.close()
+
+
+@pytest.mark.parametrize("bad_id", ["../../victim", ".", "..", "a/b", ""])
+def test_import_refuses_ids_that_could_name_other_folders(home, tmp_path, bad_id):
+    lines = [json.dumps({**json.loads(x), "session_id": bad_id}) for x in RECORDED.read_text().splitlines()]
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    store = open_store(home)
+    with pytest.raises(Exception, match="invalid session id"):
+        import_events(store, lines, source="evil.jsonl")
+    assert victim.exists() and not store.connect().execute("SELECT count(*) FROM events").fetchone()[0]

@@ -7,7 +7,7 @@ import pytest
 from helpers import Checkpoints, write_policy
 
 import intern_tui.redact as redact
-from intern_tui.agent.sandbox import guard_format_calls
+from intern_tui.agent.sandbox import guard_code
 from intern_tui.agent.session import Runtime, SessionOptions, start_session
 from intern_tui.store.queries import iter_events
 
@@ -41,6 +41,15 @@ ATTEMPTS = {
     # smolagents wraps tools with functools.wraps, so __wrapped__ exists: it leads back to the same gated
     # closure, and the approval path still applies (denied here by the headless policy).
     "sensitive_wrapped": ("print(spend.__wrapped__(1))", "denied"),
+    # found in review: generator frames lead back to the executor, the agent and its tools
+    "generator_frame_walk": (
+        "box = []\ng = (box[0].gi_frame.f_back for _ in [1])\nbox.append(g)\nf = next(g)\nprint(f.f_locals)",
+        "interpreter internals",
+    ),
+    "frame_via_getattr": ("g = (x for x in [1])\nprint(getattr(g, 'gi_' + 'frame'))", "interpreter internals"),
+    "frame_via_format": ("g = (x for x in [1])\nprint('{0.gi_frame.f_globals}'.format(g))", "interpreter internals"),
+    "code_object": ("def f():\n    return 1\nprint(f.co_code if hasattr(f, 'co_code') else getattr(f, 'co_' + 'consts'))",
+                    "interpreter internals"),
 }
 
 
@@ -116,7 +125,7 @@ def test_no_secret_reaches_the_model_or_the_store(session):
 
 def test_format_guard_leaves_ordinary_formatting_alone():
     code = "print('{} {:.2f}'.format('loss', 0.5))\nx = {'a': 1}\nprint('{a}'.format_map(x))"
-    rewritten = guard_format_calls(code)
+    rewritten = guard_code(code)
     assert "_checked_format" in rewritten
     from smolagents.local_python_executor import InterpreterError
 

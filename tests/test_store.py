@@ -246,3 +246,33 @@ def test_a_bad_event_does_not_block_the_rest(home):
         ]
         assert json.loads(conn.execute("SELECT metrics FROM metrics").fetchone()[0]) == {"lr": 1e-5}
         assert "NaN" in conn.execute("SELECT payload FROM events WHERE kind='job_metric'").fetchone()[0]
+
+
+def test_disk_full_keeps_the_batch_and_retries_until_space_returns(home):
+    """SQLite rolls back by itself on SQLITE_FULL; the writer must keep the events and retry, not drop them."""
+    store = open_store(home)
+    bus = __import__("intern_tui.bus", fromlist=["EventBus"]).EventBus()
+    holder = {}
+
+    def connect():
+        holder["conn"] = store.connect()
+        return holder["conn"]
+
+    from intern_tui.store import StoreWriter
+
+    writer = StoreWriter(connect, bus)
+    writer.start()
+    em = Emitter(bus, "full")
+    em.emit("session_started", {"task": "t"})
+    assert writer.flush()
+    pages = holder["conn"].execute("PRAGMA page_count").fetchone()[0]
+    holder["conn"].execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+    for i in range(200):
+        em.emit("observation", {"text": "x" * 2000, "i": i})
+    assert not writer.flush(timeout=1.0)  # cannot commit while full…
+    assert writer.last_error and "full" in writer.last_error
+    holder["conn"].execute("PRAGMA max_page_count = 1000000")  # …space is freed
+    assert writer.flush(timeout=30)
+    writer.stop()
+    seqs = [r[0] for r in store.connect().execute("SELECT seq FROM events WHERE session_id='full' ORDER BY seq")]
+    assert seqs == list(range(1, 202))

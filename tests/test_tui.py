@@ -206,7 +206,7 @@ async def test_help_lists_remapped_keys_and_the_remap_works(runtime, tmp_path, c
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         rows = {r[2]: r[0] for r in app.screen.rows}
-        assert rows["pause"] == "ctrl+k" and rows["redirect"] == "r"
+        assert rows["pause"] == "^k" and rows["redirect"] == "r" and rows["help"] == "?"
         await pilot.press("escape")
         await until(pilot, lambda: cp.reached_now("one"))  # never block the event loop in a Pilot test
         await pilot.press("ctrl+k")
@@ -241,3 +241,78 @@ async def test_narrow_terminal_switches_panes_with_focus_keys(runtime, tmp_path)
         await pilot.press("s")
         await pilot.pause(0.05)
         assert not dash.has_class("-show-right") and dash.query_one("#right").region.width == 0
+
+
+async def test_stream_written_while_hidden_wraps_at_its_real_width(runtime, tmp_path, cp):
+    long = "word " * 40
+    app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))")]
+                   + [(f"Long thought number {i}: " + long, f"print('{long}')") for i in range(3)]
+                   + [("Done.", "final_answer('x')")])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: cp.reached_now("one"))
+        await pilot.press("m")  # narrow layout: the metrics pane replaces the stream
+        cp.release("one")
+        await until(pilot, lambda: app.model.status.current == "done")
+        await pilot.press("s")
+        await pilot.pause(0.3)
+        stream = app.dashboard.query_one(AgentStream)
+        widths = [strip.cell_length for strip in stream.lines if "word word" in strip.text]
+        assert widths and max(widths) > 60, widths  # wrapped at ~90 columns, not at the 40-column minimum
+        text = stream_text(app)
+        assert text.count("Long thought number") == 3
+        await pilot.resize_terminal(160, 40)  # wide layout: the stream gets another width, lines re-wrap to it
+        await pilot.pause(0.3)
+        width = stream.scrollable_content_region.width
+        new = max(s.cell_length for s in stream.lines if "word word" in s.text)
+        assert new != max(widths) and width - 10 <= new <= width
+
+
+async def test_resume_in_the_tui_shows_the_earlier_steps_once(runtime, tmp_path, cp):
+    from intern_tui.agent.session import start_session
+
+    policy = write_policy(tmp_path / "p.jsonl", [
+        ("First step thought.", "print('one')"), ("Hold.", "print(checkpoint('one'))"), ("Third.", "final_answer('x')")])
+    first = start_session(runtime, SessionOptions(task="resume me", model=policy))
+    cp.wait_reached("one")  # a plain (non-Pilot) wait: no event loop here
+    first.interrupt()
+    cp.release("one")
+    assert first.wait(30) and first.status == "interrupted"
+    sid = first.emitter.session_id
+    app = InternApp(runtime, resume_id=sid)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.model.status.current == "done")
+        await pilot.pause(0.2)
+        text = stream_text(app)
+        assert text.count("First step thought.") == 1 and text.count("Third.") == 1
+        assert "continuing:" in text and "TASK  resume me" in text
+        seqs = [i.seq for i in app.model.stream]
+        assert seqs == sorted(set(seqs))  # nothing applied twice
+
+
+def test_abandon_ends_a_session_whose_step_will_not_finish(runtime, tmp_path, cp):
+    from intern_tui.agent.session import start_session
+    from intern_tui.store.queries import iter_events
+
+    sup = start_session(runtime, SessionOptions(task="t", model=write_policy(
+        tmp_path / "p.jsonl", [("Hold.", "print(checkpoint('one'))"), ("Next.", "print(2)")])))
+    cp.wait_reached("one")
+    sup.interrupt()
+    assert sup.abandon("quit while a step was running")
+    assert session_detail(runtime.store.connect(), sup.emitter.session_id)["status"] == "interrupted"
+    cp.release("one")  # the step finishes after all: it must not end the session a second time
+    assert sup.wait(30)
+    runtime.writer.flush()
+    ended = [e for e in iter_events(runtime.store.connect(), sup.emitter.session_id, kinds=["session_ended"])]
+    assert len(ended) == 1 and ended[0].payload["status"] == "interrupted"
+
+
+async def test_a_start_failure_returns_to_the_form_with_what_was_typed(runtime, tmp_path):
+    from intern_tui.tui.screens.new_session import NewSessionScreen
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"thought": "ok", "code": "print(1)"}\nnot json\n')
+    app = InternApp(runtime, options=SessionOptions(task="keep this task", model=f"script:{bad}"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
+        assert app.screen.query_one("#task").text == "keep this task"
+        assert app.screen.query_one("#model").value == f"script:{bad}"

@@ -30,6 +30,13 @@ class Budget:
     spent_usd: float = 0.0
 
     def allows(self, estimate: dict[str, Any]) -> tuple[bool, str]:
+        """Can this be approved without a human? An estimate that doesn't know what it costs can't be, once
+        a budget is set (an unknown price is not a zero price)."""
+        if estimate.get("error") and (self.gpu_hours is not None or self.usd is not None):
+            return False, f"the cost could not be estimated ({estimate['error']}), and a budget is set"
+        for key, limit in (("gpu_hours", self.gpu_hours), ("usd", self.usd)):
+            if limit is not None and key in estimate and estimate[key] is None:
+                return False, f"the cost is unknown ({estimate.get('summary') or key}), and a budget is set"
         gh, usd = float(estimate.get("gpu_hours") or 0), float(estimate.get("usd") or 0)
         if self.gpu_hours is not None and self.spent_gpu_hours + gh > self.gpu_hours + 1e-9:
             return (
@@ -39,6 +46,11 @@ class Budget:
         if self.usd is not None and self.spent_usd + usd > self.usd + 1e-9:
             return False, f"over the dollar budget (${self.spent_usd:.2f} + ${usd:.2f} > ${self.usd:g})"
         return True, ""
+
+    def recharge(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """An approved request was edited: count what the edited version costs instead."""
+        for key, attr in (("gpu_hours", "spent_gpu_hours"), ("usd", "spent_usd")):
+            setattr(self, attr, getattr(self, attr) - float(old.get(key) or 0) + float(new.get(key) or 0))
 
     def charge(self, estimate: dict[str, Any]) -> None:
         self.spent_gpu_hours += float(estimate.get("gpu_hours") or 0)

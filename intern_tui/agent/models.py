@@ -38,6 +38,13 @@ PROVIDERS: dict[str, tuple[str | None, str | None]] = {
 LOCAL_DEFAULT_BASE = {"ollama": "http://localhost:11434", "ollama_chat": "http://localhost:11434"}
 
 
+def display_model(model_id: str | None) -> str:
+    """How a model is shown: script:/long/path/policy.jsonl → script:policy.jsonl; litellm ids unchanged."""
+    if model_id and model_id.startswith("script:"):
+        return "script:" + model_id.rsplit("/", 1)[-1]
+    return model_id or ""
+
+
 def resolve_model_id(model: str | None, config_model: str | None = None) -> str:
     """The model to use, or BadInput saying what to set."""
     chosen = model or config_model
@@ -116,6 +123,8 @@ def load_script(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BadInput(f"cannot read scripted policy {path}: {exc.strerror or exc}", hint=DEMO_HINT) from exc
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"scripted policy {path} is not UTF-8 text", hint="one JSON object per line") from exc
     turns = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -129,6 +138,8 @@ def load_script(path: Path) -> list[dict[str, Any]]:
         if not isinstance(turn, dict) or not isinstance(turn.get("code"), str):
             raise BadInput(f'{path}:{number}: each line needs a "code" string (and optionally "thought")')
         turns.append(turn)
+    if not turns:
+        raise BadInput(f"scripted policy {path} has no turns", hint='one {"thought": …, "code": …} per line')
     return turns
 
 

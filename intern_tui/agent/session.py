@@ -78,15 +78,6 @@ class AgentSession:
     """A live session: everything one agent run needs, built before the first step."""
 
     def __init__(self, runtime: Runtime, options: SessionOptions, session_id: str, next_seq: int = 1):
-        from rich.console import Console
-        from smolagents import CodeAgent  # deferred: the UI builds sessions off its first frame
-        from smolagents.monitoring import AgentLogger, LogLevel
-
-        from ..tools import REGISTRY, ToolContext, ToolGate
-        from .models import build_model
-        from .prompts import INSTRUCTIONS
-        from .sandbox import FunctionTool, SandboxedExecutor
-
         self.runtime = runtime
         self.options = options
         self.id = session_id
@@ -97,6 +88,24 @@ class AgentSession:
                 f"session {session_id} is running in another intern-tui process",
                 hint="attach to that process, or wait for it to stop",
             )
+        self.jobs = None
+        try:
+            self._build(options, session_id, next_seq)
+        except BaseException:
+            self.close()  # a half-built session must not keep its lock (the next try would say "running")
+            raise
+
+    def _build(self, options: SessionOptions, session_id: str, next_seq: int) -> None:
+        from rich.console import Console
+        from smolagents import CodeAgent  # deferred: the UI builds sessions off its first frame
+        from smolagents.monitoring import AgentLogger, LogLevel
+
+        from ..tools import REGISTRY, ToolContext, ToolGate
+        from .models import build_model
+        from .prompts import INSTRUCTIONS
+        from .sandbox import FunctionTool, SandboxedExecutor
+
+        runtime = self.runtime
         self.workspace = self.store.workspace(session_id)
         self.workspace.mkdir(parents=True, exist_ok=True)
         from ..templates import install as install_templates
@@ -131,7 +140,7 @@ class AgentSession:
             model=self.model,
             instructions=INSTRUCTIONS,
             max_steps=options.max_steps,
-            executor=SandboxedExecutor(self.redactor),
+            executor=SandboxedExecutor(self.redactor, interrupted=self.gate.interrupted),
             logger=AgentLogger(level=LogLevel.OFF, console=Console(file=io.StringIO())),
         )
         self.supervisor = None
@@ -242,6 +251,11 @@ def resume_session(
                 f"session {ref_id} is still {row['status']} in another process",
                 hint="stop it there first; a crashed one is marked interrupted at the next start",
             )
+        if row["status"] == "done":
+            raise BadInput(
+                f"session {ref_id} is done (it gave its final answer); resuming would replace that answer",
+                hint=f"to continue from it, fork it: intern-tui fork {ref_id} --step {row['steps']} --instruction '…'",
+            )
         events = list(iter_events(conn, ref_id))
     finally:
         conn.close()
@@ -258,26 +272,30 @@ def resume_session(
     )
     check_model(options.model, options.api_base)
     session = AgentSession(runtime, options, ref_id, next_seq=events[-1].seq + 1)
-    session.agent.memory.steps = rebuilt.steps
-    if hasattr(session.model, "position") and options.model == row["model"]:
-        session.model.position = len(rebuilt.turns)  # a script: policy continues where it stopped
-    from ..jobs import recover_jobs
-
-    conn = runtime.store.connect()
     try:
-        recover_jobs(conn, ref_id, session.jobs)  # jobs that outlived the last process are watched again
-    finally:
-        conn.close()
-    session.emitter.emit(
-        Kind.SESSION_STARTED,
-        session._started_payload(
-            {"resumed": True, "previous_status": row["status"], "restored_steps": rebuilt.last_step}
-        ),
-    )
-    runtime.writer.flush()
-    sup = _make_supervisor(
-        session, first_step=rebuilt.last_step + 1, resume_task=resume_instruction(row["status"])
-    )
+        session.agent.memory.steps = rebuilt.steps
+        if hasattr(session.model, "position") and options.model == row["model"]:
+            session.model.position = len(rebuilt.turns)  # a script: policy continues where it stopped
+        from ..jobs import recover_jobs
+
+        conn = runtime.store.connect()
+        try:
+            recover_jobs(conn, ref_id, session.jobs)  # jobs that outlived the last process are watched again
+        finally:
+            conn.close()
+        session.emitter.emit(
+            Kind.SESSION_STARTED,
+            session._started_payload(
+                {"resumed": True, "previous_status": row["status"], "restored_steps": rebuilt.last_step}
+            ),
+        )
+        runtime.writer.flush()
+        sup = _make_supervisor(
+            session, first_step=rebuilt.last_step + 1, resume_task=resume_instruction(row["status"])
+        )
+    except BaseException:
+        session.close()
+        raise
     if start:
         sup.start()
     return sup
@@ -320,23 +338,27 @@ def fork_session(runtime: Runtime, parent_id: str, step: int, *, instruction: st
     )
     check_model(options.model, options.api_base)
     session = AgentSession(runtime, options, runtime.store.new_session_id())
-    session.emitter.emit(Kind.SESSION_STARTED, session._started_payload({"forked": True}))
-    for e in inherited:
-        session.emitter.emit(e.kind, {**e.payload, "inherited": True}, step=e.step)
-    conn = runtime.store.connect()
     try:
-        write_workspace_at(conn, parent_id, session.workspace, step)
-    finally:
-        conn.close()
-    rebuilt = rebuild_memory(inherited, upto_step=step)
-    session.agent.memory.steps = rebuilt.steps
-    if hasattr(session.model, "position") and options.model == parent["model"]:
-        session.model.position = len(rebuilt.turns)
-    runtime.writer.flush()
-    what_next = f"New instruction from the user: {instruction}" if instruction else "Continue the original task."
-    sup = _make_supervisor(session, first_step=step + 1, resume_task=(
-        f"This session is a fork of session {parent_id} after its step {step}; the steps above are that "
-        f"session's. Files it had written by then are in your workspace; its jobs are not. {what_next}"))
+        session.emitter.emit(Kind.SESSION_STARTED, session._started_payload({"forked": True}))
+        for e in inherited:
+            session.emitter.emit(e.kind, {**e.payload, "inherited": True}, step=e.step)
+        conn = runtime.store.connect()
+        try:
+            write_workspace_at(conn, parent_id, session.workspace, step)
+        finally:
+            conn.close()
+        rebuilt = rebuild_memory(inherited, upto_step=step)
+        session.agent.memory.steps = rebuilt.steps
+        if hasattr(session.model, "position") and options.model == parent["model"]:
+            session.model.position = len(rebuilt.turns)
+        runtime.writer.flush()
+        what_next = f"New instruction from the user: {instruction}" if instruction else "Continue the original task."
+        sup = _make_supervisor(session, first_step=step + 1, resume_task=(
+            f"This session is a fork of session {parent_id} after its step {step}; the steps above are that "
+            f"session's. Files it had written by then are in your workspace; its jobs are not. {what_next}"))
+    except BaseException:
+        session.close()
+        raise
     if start:
         sup.start()
     return sup

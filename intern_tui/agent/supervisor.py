@@ -91,6 +91,8 @@ class Supervisor:
         self._alerts: deque[dict[str, Any]] = deque()
         self._thread: threading.Thread | None = None
         self._done = threading.Event()
+        self._end_lock = threading.Lock()
+        self._ended = False
         agent.model = ObservedModel(agent.model, self)
 
     # -- the steering interface ---------------------------------------------------------------------------
@@ -109,7 +111,8 @@ class Supervisor:
             self._pause_requested = True
             if self.status == "running":
                 self.status = "pausing"
-        self.emitter.emit(Kind.PAUSED, {"phase": "requested"})
+            # emitted under the lock: the boundary's "paused" can never overtake this "requested"
+            self.emitter.emit(Kind.PAUSED, {"phase": "requested"})
 
     def resume(self) -> None:
         with self._cond:
@@ -118,18 +121,20 @@ class Supervisor:
             was_paused = self.status == "paused"
             self._pause_requested = False
             self._cond.notify_all()
-        if not was_paused:  # asked to resume before the boundary was reached: the pause never happened
-            self.status = "running"
-            self.emitter.emit(Kind.RESUMED, {"phase": "cancelled"})
+            if not was_paused:  # asked to resume before the boundary was reached: the pause never happened
+                self.status = "running"
+                self.emitter.emit(Kind.RESUMED, {"phase": "cancelled"})
 
     def redirect(self, text: str) -> None:
         text = text.strip()
         if not text:
             return
         with self._cond:
+            if self._done.is_set():
+                return
             self._redirects.append(text)
             self._cond.notify_all()
-        self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "queued"})
+            self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "queued"})
 
     def interrupt(self, reason: str = "interrupted by the user") -> None:
         with self._cond:
@@ -263,14 +268,15 @@ class Supervisor:
             if not self._pause_requested or self._interrupt_requested:
                 return
             self.status = "paused"
-        self.emitter.emit(Kind.PAUSED, {"phase": "paused"})
+            self.emitter.emit(Kind.PAUSED, {"phase": "paused"})
         self.flush()
         with self._cond:
             while self._pause_requested and not self._interrupt_requested:
                 self._cond.wait()
             self.status = "running"
+            if not self._interrupt_requested:
+                self.emitter.emit(Kind.RESUMED, {"phase": "resumed"})
         if not self._interrupt_requested:
-            self.emitter.emit(Kind.RESUMED, {"phase": "resumed"})
             self._deliver_redirects()  # instructions typed while paused go before the next step
 
     def _deliver_redirects(self) -> None:
@@ -303,7 +309,29 @@ class Supervisor:
             },
         )
 
+    def abandon(self, reason: str) -> bool:
+        """End the session now although the worker is still inside a step (the app is quitting and the
+        step won't finish in time): record why, so the log never says "running" for a dead session."""
+        with self._end_lock:
+            if self._ended:
+                return False
+            self._ended = True
+        self.status = "interrupted"
+        self.emitter.emit(Kind.INTERRUPTED, {"reason": reason, "phase": "abandoned"})
+        self.emitter.emit(Kind.SESSION_ENDED, {"status": "interrupted", "steps": self.step, "reason": reason})
+        self.flush()
+        self._done.set()
+        return True
+
     def _finish(self, status: str, error: str | None) -> None:
+        with self._end_lock:
+            if self._ended:  # abandoned while the last step was still running
+                return
+            self._ended = True
+        with self._cond:
+            left, self._redirects = list(self._redirects), deque()
+        for text in left:  # typed during the last step: say so rather than drop it silently
+            self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "undelivered", "reason": f"session {status}"})
         self.status = status
         self.error = error
         payload: dict[str, Any] = {"status": status, "steps": self.step}

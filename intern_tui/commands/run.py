@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import select
 import signal
 import sys
 import textwrap
@@ -142,6 +143,19 @@ def _install_sigint(sup) -> _SigintHandler:
     return handler
 
 
+def _read_line(prompt: str, request) -> str | None:
+    """input() that gives up (None) when the request is decided elsewhere (e.g. Ctrl+C interrupts the run):
+    the agent thread is never left blocked on the terminal."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    while not request.done.is_set():
+        ready, _, _ = select.select([sys.stdin], [], [], 0.2)
+        if ready:
+            line = sys.stdin.readline()
+            return line.strip() if line else None
+    print("\n  (no longer pending)", file=sys.stderr)
+    return None
+
+
 def terminal_approver(get_supervisor):
     """For `--approve ask` without a TUI: ask on the terminal, in the agent's thread."""
     lock = threading.Lock()
@@ -156,16 +170,21 @@ def terminal_approver(get_supervisor):
             estimate = request.estimate.get("summary") or ""
             print(f"\n⚠ approval needed: {request.tool}({args}) {estimate}", file=sys.stderr)
             while True:
-                answer = input("  [y]es / [a]lways / [n]o / [e]dit arguments: ").strip().lower()
+                answer = _read_line("  [y]es / [a]lways / [n]o / [e]dit arguments: ", request)
+                if answer is None:
+                    return
+                answer = answer.lower()
                 if answer in ("y", "yes"):
                     sup.decide(request.id, "approve")
                 elif answer in ("a", "always"):
                     sup.decide(request.id, "always")
                 elif answer in ("n", "no"):
-                    reason = input("  reason (optional): ").strip() or None
-                    sup.decide(request.id, "deny", reason)
+                    reason = _read_line("  reason (optional): ", request)
+                    sup.decide(request.id, "deny", reason or None)
                 elif answer in ("e", "edit"):
-                    raw = input("  new arguments as JSON: ").strip()
+                    raw = _read_line("  new arguments as JSON: ", request)
+                    if raw is None:
+                        return
                     try:
                         edited = json.loads(raw)
                         if not isinstance(edited, dict):

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..agent.models import display_model
 from ..errors import BadInput
 from ..store import Store
 from ..store.queries import iter_events, list_sessions, resolve_session_id, session_detail
@@ -57,7 +58,7 @@ def _list(conn, args: argparse.Namespace) -> int:
     header = f"{'ID':<17} {'STATUS':<11} {'STEPS':>5}  {'STARTED':<16}  {'MODEL':<24} TASK"
     print(header)
     for r in rows:
-        model = (r["model"] or "")[:24]
+        model = _clip(display_model(r["model"]), 24)
         pending = f" [{r['pending_approvals']} pending]" if r["pending_approvals"] else ""
         print(
             f"{r['id']:<17} {r['status']:<11} {r['steps'] or 0:>5}  {_when(r['started_at']):<16}  {model:<24} "
@@ -88,7 +89,8 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
         out.write("approvals\n")
         for a in d["approvals"]:
             reason = f" — {a['reason']}" if a["reason"] else ""
-            out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status']:<9}{reason}\n")
+            how = {"always": " (always)", "edit": " (edited)", "auto": f" ({a['decided_by']})"}.get(a["decision"], "")
+            out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status'] + how:<20}{reason}\n")
     if d["jobs"]:
         out.write("jobs\n")
         for j in d["jobs"]:
@@ -153,6 +155,8 @@ def _import(store: Store, source: str) -> int:
                 session_id, count = import_events(store, fh, source=str(path))
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{path} is not UTF-8 text", hint="export with: intern-tui sessions export ID") from exc
     print(f"imported session {session_id} ({count} events) — open it with: intern-tui replay {session_id}")
     return 0
 
@@ -170,6 +174,10 @@ def _delete(store: Store, session_id: str, args: argparse.Namespace) -> int:
     delete_session(store, session_id, workspace=not args.keep_workspace)
     print(f"deleted {session_id}")
     return 0
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _when(ts: float | None) -> str:

@@ -34,7 +34,8 @@ def run_tui(args: argparse.Namespace, home: Path, *, task: str | None = None, re
             options = session_options(args, task, headless=False)
         app = InternApp(runtime, options=options, resume_id=resume_id, fork=fork, replay_id=replay_id,
                         theme=args.theme or config.theme, keymap=config.keymap,
-                        ascii_only=getattr(args, "ascii", False), gpu=replay_id is None)
+                        ascii_only=getattr(args, "ascii", False), gpu=replay_id is None,
+                        default_model=getattr(args, "model", None))
         app.run()
         if app.exit_message:
             print(app.exit_message, file=sys.stderr)

@@ -99,6 +99,25 @@ class LocalHandle:
         return process.end_group(self.pgid, grace, poll=self.popen.poll if self.popen else None, keep=keep)
 
 
+class ExitedHandle:
+    """A job that ended while nobody watched, with its recorded exit code."""
+
+    backend = "local"
+    pid = pgid = remote_id = url = flavor = None
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def poll(self) -> Outcome:
+        return outcome_from_exit_code(self.code)
+
+    def running(self) -> bool:
+        return False
+
+    def cancel(self, grace: float) -> str:
+        return "gone"
+
+
 class GoneHandle:
     """A job known to have no process to watch: it ends as lost at the first look."""
 

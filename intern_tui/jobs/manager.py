@@ -22,9 +22,18 @@ from typing import Any
 from ..events import Kind
 from ..tools.base import ToolError
 from ..tools.files import Workspace
+from . import process
 from .detectors import JobMonitor
 from .hf import HfHandle, default_api, launch_hf, namespace_from_url
-from .local import GoneHandle, LocalHandle, build_command, child_env, start_local
+from .local import (
+    ExitedHandle,
+    GoneHandle,
+    LocalHandle,
+    build_command,
+    child_env,
+    read_exit_code,
+    start_local,
+)
 from .metrics import STDOUT_MARKER, MetricsTracker, clean_line
 from .watcher import JobWatcher, WatchState
 
@@ -169,6 +178,7 @@ class JobManager:
                 "args": argv,
                 "pid": handle.pid,
                 "pgid": handle.pgid,
+                "proc_id": process.process_identity(handle.pid),
                 "remote_id": handle.remote_id,
                 "url": handle.url,
                 "flavor": handle.flavor,
@@ -405,8 +415,13 @@ class JobManager:
                 log_path=job_dir / "log.txt",
                 status_interval=self.hf_status_interval,
             )
-        elif row.get("pid"):
+        elif row.get("pid") and _same_process(row):
             handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
+        elif row.get("pid"):  # its PID is free or belongs to another program now: never signal it
+            code = read_exit_code(job_dir / "exit_code")
+            handle = ExitedHandle(code) if code is not None else GoneHandle(
+                "the job's process is gone (intern-tui was not running, or the machine restarted) and left "
+                "no exit code")
         else:  # never got a process: nothing to watch, but its end must still be recorded
             handle = GoneHandle("the job has no recorded process id")
         self._watch(
@@ -424,6 +439,17 @@ class JobManager:
             alerts=row.get("alerts"),
         )
         return True
+
+
+def _same_process(row: dict[str, Any]) -> bool:
+    """Is the recorded PID still the job's wrapper? Jobs recorded without an identity (older sessions) or
+    from an imported log can't be verified and are not trusted."""
+    try:
+        pid = int(row["pid"])
+    except (TypeError, ValueError):
+        return False
+    recorded = row.get("proc_id")
+    return recorded is not None and process.process_identity(pid) == recorded
 
 
 def _main_metrics(latest: dict[str, float]) -> dict[str, float]:

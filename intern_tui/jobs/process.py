@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 _PR_SET_CHILD_SUBREAPER = 36
 _subreaper_set = False
@@ -128,3 +129,17 @@ def end_group(
         poll()
     reap_group(pgid, keep)
     return outcome
+
+
+def process_identity(pid: int | None) -> str | None:
+    """`<boot id>:<start time>` of a live process (Linux), or None. A PID can be reused after the process
+    dies or the machine reboots; the identity can't, so re-attaching checks it before touching a group."""
+    if not pid:
+        return None
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may contain spaces and parentheses
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None

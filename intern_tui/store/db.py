@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -47,12 +48,13 @@ class Store:
         return conn
 
     def workspace(self, session_id: str) -> Path:
+        check_session_id(session_id)
         return self.workspaces / session_id
 
     # -- liveness ---------------------------------------------------------------------------------
 
     def lock_session(self, session_id: str) -> SessionLock:
-        return SessionLock(self.run_dir / f"{session_id}.lock")
+        return SessionLock(self.run_dir / f"{check_session_id(session_id)}.lock")
 
     def recover_dead_sessions(self) -> list[str]:
         """Mark sessions whose process died as interrupted (with an event saying so). Returns their ids."""
@@ -102,6 +104,16 @@ class Store:
         return time.strftime("%y%m%d-%H%M", time.localtime()) + "-" + secrets.token_hex(2)
 
 
+_SESSION_ID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,63}$")
+
+
+def check_session_id(session_id: str) -> str:
+    """Session ids name folders (workspaces, locks): refuse anything that could point elsewhere."""
+    if not isinstance(session_id, str) or not _SESSION_ID.match(session_id) or ".." in session_id:
+        raise BadInput(f"invalid session id {session_id!r}: use letters, digits, '.', '_' or '-' (max 64)")
+    return session_id
+
+
 class SessionLock:
     """An exclusive flock held for as long as a session runs in this process."""
 
@@ -136,6 +148,8 @@ def open_store(home: Path, *, create: bool = True) -> Store:
     """Validate `home` and its database, create or migrate the schema, and return the Store."""
     home = Path(home).expanduser()
     hint_home = "pass a writable directory with --home DIR or set INTERN_TUI_HOME"
+    if home.exists() and not home.is_dir():
+        raise BadInput(f"cannot use {home} as the intern-tui home: it is a file, not a directory", hint=hint_home)
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -13,7 +13,7 @@ from typing import TextIO
 from ..errors import BadInput
 from ..events import KINDS, Event, Kind, dumps
 from ..redact import default_redactor
-from .db import Store
+from .db import Store, check_session_id
 from .projection import insert_events
 from .queries import iter_events
 
@@ -47,7 +47,7 @@ def import_events(store: Store, lines: Iterable[str], *, source: str = "input") 
     seqs = [e.seq for e in events]
     if seqs != list(range(1, len(seqs) + 1)):
         raise BadInput(f"{source}: events must be the complete log (seq 1, 2, 3… without gaps)")
-    session_id = events[0].session_id
+    session_id = check_session_id(events[0].session_id)
     conn = store.connect()
     try:
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
@@ -87,7 +87,9 @@ def delete_session(store: Store, session_id: str, *, workspace: bool = True) -> 
         conn.close()
         lock.release(remove=True)
     if workspace:
-        shutil.rmtree(store.workspace(session_id), ignore_errors=True)
+        folder = store.workspace(session_id)
+        if folder.resolve().parent == store.workspaces.resolve():  # never anything but one session's folder
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def export_script(conn: sqlite3.Connection, session_id: str, out: TextIO) -> int:

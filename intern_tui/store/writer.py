@@ -85,26 +85,28 @@ class StoreWriter(threading.Thread):
 
     def _commit(self, conn: sqlite3.Connection) -> None:
         batch = self._pending
-        delay = 0.05
-        while True:
-            try:
-                self._transaction(conn, lambda: insert_events(conn, batch))
-                break
-            except sqlite3.OperationalError as exc:
-                if getattr(exc, "sqlite_errorname", "").startswith(TRANSIENT):
-                    # Locked, busy, disk full, I/O: keep the batch in memory and retry.
-                    self._report(f"store write failed, retrying: {exc}")
-                    time.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-                    continue
-                self._commit_one_by_one(conn, batch, exc)
-                break
-            except Exception as exc:  # a bad row: duplicate seq, unprojectable payload
-                self._commit_one_by_one(conn, batch, exc)
-                break
+        try:
+            self._retrying(conn, lambda: insert_events(conn, batch))
+        except Exception as exc:  # a bad row (duplicate seq, unprojectable payload): isolate it
+            self._commit_one_by_one(conn, batch, exc)
         self.committed += len(batch)
         self.batches += 1
         self._pending = []
+
+    def _retrying(self, conn: sqlite3.Connection, work) -> None:
+        """Run `work` in a transaction; locked / busy / disk full / I/O errors keep the events in memory and
+        retry with backoff (nothing is dropped); any other error is raised."""
+        delay = 0.05
+        while True:
+            try:
+                self._transaction(conn, work)
+                return
+            except sqlite3.OperationalError as exc:
+                if not getattr(exc, "sqlite_errorname", "").startswith(TRANSIENT):
+                    raise
+                self._report(f"store write failed, retrying: {exc}")
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, work) -> None:
@@ -113,7 +115,8 @@ class StoreWriter(threading.Thread):
             work()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                conn.execute("ROLLBACK")
             raise
 
     def _commit_one_by_one(self, conn: sqlite3.Connection, batch: Sequence[Event], cause: Exception) -> None:
@@ -122,13 +125,13 @@ class StoreWriter(threading.Thread):
         self._report(f"store batch failed ({cause}); writing events one by one")
         for event in batch:
             try:
-                self._transaction(conn, lambda e=event: insert_events(conn, [e]))
+                self._retrying(conn, lambda e=event: insert_events(conn, [e]))
             except sqlite3.IntegrityError as exc:
                 self._report(f"event {event.session_id}#{event.seq} not stored: {exc}")
             except Exception as exc:
                 self._report(f"event {event.session_id}#{event.seq} stored without projection: {exc!r}")
                 try:
-                    self._transaction(conn, lambda e=event: insert_events(conn, [e], project_rows=False))
+                    self._retrying(conn, lambda e=event: insert_events(conn, [e], project_rows=False))
                 except sqlite3.DatabaseError as exc2:
                     self._report(f"event {event.session_id}#{event.seq} not stored: {exc2}")
 

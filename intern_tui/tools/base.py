@@ -178,7 +178,13 @@ class ToolGate:
         decision = self.ctx.approvals.request(spec.name, arguments, estimate)
         if decision.approved:
             if decision.edited is not None:
-                return {**arguments, **decision.edited}
+                edited = {**arguments, **decision.edited}
+                if spec.estimate is not None and hasattr(self.ctx.approvals, "budget"):
+                    try:  # the budget counts what the edited request costs, not the original
+                        self.ctx.approvals.budget.recharge(estimate, spec.estimate(self.ctx, edited))
+                    except Exception:
+                        pass
+                return edited
             return arguments
         if decision.status == "interrupted":
             raise Interrupted(f"{spec.name} was not run: the run was interrupted while it awaited approval")

@@ -7,6 +7,7 @@ the only object that can steer the agent. Widgets never see the agent.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -30,6 +31,8 @@ from .screens.modals import (
 )
 from .state import ACTIVE, SessionModel
 from .themes import DEFAULT_THEME, load_themes
+
+log = logging.getLogger(__name__)
 
 PUMP_HZ = 15
 MAX_EVENTS_PER_FRAME = 20_000
@@ -72,6 +75,7 @@ class InternApp(NavigationMixin, App):
         ascii_only: bool = False,
         ask_model: bool = False,
         gpu: bool = False,
+        default_model: str | None = None,
     ):
         super().__init__()
         self.runtime = runtime
@@ -80,6 +84,7 @@ class InternApp(NavigationMixin, App):
         self.replay_id = replay_id
         self.fork = fork
         self.gpu_enabled = gpu
+        self.default_model = default_model  # --model given without a task: prefills the new-session form
         self.sampler = None
         self.ask_model = ask_model
         self.glyphs = Glyphs(ascii_only)
@@ -132,7 +137,7 @@ class InternApp(NavigationMixin, App):
                 return screen
         return None
 
-    def ask_for_task(self) -> None:
+    def ask_for_task(self, task: str = "", model: str | None = None) -> None:
         from .screens.new_session import NewSessionScreen
 
         def chosen(result) -> None:
@@ -145,9 +150,11 @@ class InternApp(NavigationMixin, App):
             self.options = SessionOptions(task=task, model=model, approve="ask")
             self.start_agent()
 
-        self.push_screen(NewSessionScreen(default_model=self._default_model()), chosen)
+        self.push_screen(NewSessionScreen(default_model=model or self._default_model(), task=task), chosen)
 
     def _default_model(self) -> str | None:
+        if self.default_model:
+            return self.default_model
         try:
             from ..agent.models import resolve_model_id
             from ..config import load_config
@@ -185,8 +192,34 @@ class InternApp(NavigationMixin, App):
         except InternError as exc:
             self.call_from_thread(self._start_failed, exc)
             return
+        except Exception as exc:  # a bug must not kill the worker silently
+            log.exception("starting the agent failed")
+            self.call_from_thread(self._start_failed, InternError(f"{type(exc).__name__}: {exc}",
+                                                                  hint="details in intern-tui.log"))
+            return
+        if self.resume_id is not None or self.fork is not None:  # show the history the agent remembers
+            self.call_from_thread(self._preload, sup.emitter.session_id, sup.emitter.last_seq)
         self.call_from_thread(self._attach, sup)
         sup.start()
+
+    def _preload(self, session_id: str, upto_seq: int) -> None:
+        from ..store.queries import iter_events
+
+        # A fresh model from the stored history: the pump may already have applied the first live events
+        # of this run to the old one; from here on, events at or below `upto_seq` are skipped as known.
+        model = SessionModel(live=True)
+        conn = self.runtime.store.connect()
+        try:
+            model.apply_all(iter_events(conn, session_id, upto_seq=upto_seq))
+        finally:
+            conn.close()
+        self.model = model
+        dashboard = self.live_dashboard
+        if dashboard is not None:
+            dashboard.model = model
+            if dashboard.ready:
+                dashboard.refresh_views({"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"},
+                                        rebuild=True)
 
     def _attach(self, sup) -> None:
         self.supervisor = sup
@@ -198,8 +231,9 @@ class InternApp(NavigationMixin, App):
             severity="error",
             timeout=15,
         )
-        if self.resume_id is None:
-            self.ask_for_task()
+        if self.resume_id is None and self.fork is None:  # back to the form, with what was typed
+            options = self.options
+            self.ask_for_task(task=options.task if options else "", model=options.model if options else None)
 
     # -- the event pump ---------------------------------------------------------------------------------
 
@@ -308,6 +342,7 @@ class InternApp(NavigationMixin, App):
         if self.supervisor is None or not self.supervisor.decide(item.id, decision, reason, edited):
             self.notify("that request is no longer pending", severity="warning")
             return
+        self.clear_notifications()  # the "approval needed" toast is answered
         verb = {
             "approve": "approved",
             "always": f"always allowing {item.tool}",
@@ -388,14 +423,22 @@ class InternApp(NavigationMixin, App):
         self.push_screen(HelpScreen(self.keymap_rows()))
 
     def keymap_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, what they do, binding id) for what is active now: replay keys in a replay, steering keys
+        live, and the user's remaps from config.toml."""
+        dashboard = self.dashboard
+        replay = dashboard is not None and dashboard.mode == "replay"
+        bindings = list(type(dashboard).BINDINGS) if replay else []
+        bindings += [b for b in self.BINDINGS if not (replay and b.action.split("(")[0] in self.STEERING)]
         rows = []
-        for binding in self.BINDINGS:
+        for binding in bindings:
             keys = self._user_keymap.get(binding.id, binding.key)
-            rows.append((keys, binding.description, binding.id))
+            shown = ", ".join(self.get_key_display(Binding(k.strip(), binding.action)) for k in keys.split(","))
+            rows.append((shown, binding.description, binding.id or "-"))
         rows += [
             ("ctrl+p", "command palette", "-"),
             (", . < >", "files: pick the versions to diff", "files.*"),
             ("u", "files: unified / side by side", "files.toggle_mode"),
+            ("[ ]", "metrics: previous / next metric", "metrics.*"),
         ]
         return rows
 
@@ -410,6 +453,10 @@ class InternApp(NavigationMixin, App):
                 lambda yes: yes and self._quit_running(),
             )
         else:
+            sup = self.supervisor
+            if sup is not None and sup.status == "interrupted":
+                sid = sup.emitter.session_id
+                self.exit_message = f"session {sid} interrupted — resume with: intern-tui resume {sid}"
             self.exit()
 
     def _quit_running(self) -> None:
@@ -423,7 +470,8 @@ class InternApp(NavigationMixin, App):
 
     @work(thread=True)
     def _exit_after_stop(self, sup) -> None:
-        sup.wait(10)  # a step in a long model call may not finish; the lock and the log stay consistent
+        if not sup.wait(10):  # a long step (model call, sleep) would keep us here: end the session cleanly
+            sup.abandon("quit from the TUI while a step was still running")
         self.call_from_thread(self.exit)
 
     # -- command palette ----------------------------------------------------------------------------------

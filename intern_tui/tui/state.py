@@ -16,9 +16,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..agent.models import display_model
 from ..events import Event, Kind
 
-ACTIVE = ("running", "pausing", "paused", "waiting")
+ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
 
 
 @dataclass
@@ -158,6 +159,8 @@ class SessionModel:
     def apply(self, e: Event) -> set[str]:
         """Fold one event in; returns the areas that changed (header, stream, approvals, files, jobs,
         logs, metrics, gpu, plan) so a UI can redraw only those."""
+        if e.session_id == self.session_id and e.seq <= self.last_seq:
+            return set()  # already folded in (history loaded from the store overlaps the live feed)
         self.last_seq = e.seq
         self.last_ts = e.ts
         if not self.live:
@@ -258,7 +261,12 @@ class SessionModel:
             return 0.0
         end = self.ended_ts.at(at)
         if end is None:
-            end = now if (now is not None and at is None and self.status.current in ACTIVE) else self.last_ts
+            if at is not None and 0 < at <= len(self.event_times):
+                end = self.event_times[at - 1]  # replay: the clock as of the selected event
+            elif now is not None and at is None and self.status.current in ACTIVE:
+                end = now
+            else:
+                end = self.last_ts
         return max(0.0, (end or self.started_ts) - self.started_ts)
 
 
@@ -278,17 +286,16 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
     m.status.set(e.seq, "running")
     m.ended_ts.set(e.seq, None)
     what = "resumed" if p.get("resumed") else ("forked" if p.get("parent_id") else "started")
-    model = p.get("model") or ""
-    if model.startswith("script:"):
-        model = "script:" + model.rsplit("/", 1)[-1]
+    model = display_model(p.get("model"))
     return m._add(
         e, "control", f"session {what} · {model}", **({"resumed": True} if p.get("resumed") else {})
     )
 
 
 def _task(m: SessionModel, e: Event) -> set[str]:
-    if not e.payload.get("resumed"):
-        m.task = e.payload.get("task", m.task)
+    if e.payload.get("resumed"):  # the instruction a resumed or forked agent got: a note, not the task
+        return m._add(e, "control", "continuing: " + " ".join(e.payload.get("task", "").split())[:160])
+    m.task = e.payload.get("task", m.task)
     return m._add(e, "task", e.payload.get("task", ""))
 
 
@@ -355,6 +362,8 @@ def _approval_decided(m: SessionModel, e: Event) -> set[str]:
     if not m.pending_approvals() and m.status.current == "waiting":
         m.status.set(e.seq, "running")
     verdict = p.get("status", "decided")
+    if p.get("decision") == "edit":
+        verdict = f"approved with edits {json.dumps(p.get('edited'), ensure_ascii=False)[:160]}"
     reason = f" — {p['reason']}" if p.get("reason") else ""
     return m._add(
         e,
@@ -362,7 +371,7 @@ def _approval_decided(m: SessionModel, e: Event) -> set[str]:
         f"{p.get('tool')} {verdict} ({p.get('decided_by', 'user')}){reason}",
         id=p.get("id"),
         phase="decided",
-        status=verdict,
+        status=p.get("status"),
     ) | {"approvals"}
 
 
@@ -381,7 +390,8 @@ def _resumed(m: SessionModel, e: Event) -> set[str]:
 
 def _redirected(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
-    label = "instruction queued" if p.get("phase") == "queued" else "instruction delivered"
+    label = {"queued": "instruction queued", "delivered": "instruction delivered",
+             "undelivered": "instruction not delivered (the session ended first)"}.get(p.get("phase"), "instruction")
     return m._add(e, "redirect", f"{label}: {p.get('text', '')}", phase=p.get("phase"))
 
 
@@ -390,6 +400,8 @@ def _interrupted(m: SessionModel, e: Event) -> set[str]:
     if p.get("phase") != "requested":
         m.status.set(e.seq, "interrupted")
         m.ended_ts.set(e.seq, e.ts)
+    else:
+        m.status.set(e.seq, "interrupting")
     return m._add(e, "control", f"interrupt: {p.get('reason', '')}")
 
 

@@ -19,7 +19,7 @@ from ..widgets.approvals import ApprovalQueue
 from ..widgets.files import FilesPane
 from ..widgets.header import StatusHeader
 from ..widgets.jobs import JobSelected, JobsPane
-from ..widgets.stream import AgentStream
+from ..widgets.stream import LIVE_WINDOW, REPLAY_WINDOW, AgentStream
 from ..widgets.telemetry import GpuView, MetricsView
 
 # Minimum seconds between redraws of the high-rate areas. A frame that redraws a scrolling log, a table and
@@ -122,6 +122,13 @@ class DashboardScreen(Screen):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.refresh_views(set(self.dirty) & {"metrics", "gpu", "files", "jobs", "logs"})
 
+    def on_agent_stream_needs_rebuild(self, event: AgentStream.NeedsRebuild) -> None:
+        stream = self.query_one(AgentStream)
+        stream.rebuild(self.model.stream_at(self.at), window=REPLAY_WINDOW if self.at is not None else LIVE_WINDOW)
+        if self.at is None:
+            stream.rendered += self.model.evicted  # live counts include items evicted from memory
+        self.dirty.discard("stream")
+
     def on_job_selected(self, event: JobSelected) -> None:
         self.refresh_views({"logs"}, rebuild=True)
 
@@ -139,10 +146,12 @@ class DashboardScreen(Screen):
         self.dirty |= changed
         self.query_one(StatusHeader).render_model(model, at)
         new_requests = []
-        if "stream" in self.dirty:
-            stream = self.query_one(AgentStream)
+        stream = self.query_one(AgentStream)
+        if "stream" in self.dirty and stream.shown:  # hidden: drawn (at the right width) when shown again
             if rebuild:
-                stream.rebuild(model.stream_at(at))
+                stream.rebuild(model.stream_at(at), window=REPLAY_WINDOW if at is not None else LIVE_WINDOW)
+                if at is None:
+                    stream.rendered += model.evicted
             else:
                 start = max(0, stream.rendered - model.evicted)
                 stream.append_items(model.stream_at(at)[start:])

@@ -243,7 +243,7 @@ class HelpScreen(ModalScreen[None]):
         for keys, description, binding_id in self.rows:
             table.add_row(keys, description, binding_id)
         with Vertical():
-            yield Label("Keys (remap any binding id in config.toml under [keymap])", classes="title")
+            yield Label(Text("Keys (remap any binding id in config.toml under [keymap])"), classes="title")
             with VerticalScroll():
                 yield Static(table, id="help-table")
             yield Label("ctrl+p opens the command palette · esc closes", classes="hint")

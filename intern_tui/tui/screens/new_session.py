@@ -23,14 +23,15 @@ class NewSessionScreen(ModalScreen[tuple[str, str] | None]):
         Binding("escape", "dismiss(None)", "quit", id="new.cancel"),
     ]
 
-    def __init__(self, default_model: str | None = None):
+    def __init__(self, default_model: str | None = None, task: str = ""):
         super().__init__()
         self.default_model = default_model
+        self.initial_task = task
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label("New session — what should the agent achieve?", classes="title")
-            yield TextArea(id="task", soft_wrap=True)
+            yield TextArea(self.initial_task, id="task", soft_wrap=True)
             yield Label("Model", classes="hint")
             yield Input(value=self.default_model or "", placeholder="anthropic/claude-sonnet-4-5", id="model")
             yield Label(MODEL_HINT, classes="hint")

@@ -99,6 +99,7 @@ class ReplayScreen(DashboardScreen):
         Binding("plus,equals_sign", "speed(1)", "faster", show=False, priority=True, id="replay.faster"),
         Binding("minus", "speed(-1)", "slower", show=False, priority=True, id="replay.slower"),
         Binding("colon", "seek_prompt", "seek", priority=True, id="replay.seek"),
+        Binding("escape", "back", "back", id="replay.back"),
     ]
 
     def __init__(self, model: SessionModel, glyphs, start_at: int | None = None):
@@ -138,6 +139,16 @@ class ReplayScreen(DashboardScreen):
             stream.rendered = after
             self._draw_timeline()
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "back" and len(self.app.screen_stack) <= 2:
+            return False  # a replay-only window: nothing to go back to (q quits)
+        return True
+
+    def action_back(self) -> None:
+        """Close a replay opened from the session browser (a replay-only window closes with q)."""
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+
     def step_boundaries(self) -> list[int]:
         if self._seqs is None:
             self._seqs = sorted(self.model.step_seqs.values())
@@ -168,7 +179,12 @@ class ReplayScreen(DashboardScreen):
             return
         try:
             if text.startswith("#"):
-                self.seek(int(text[1:]))
+                number = int(text[1:])
+                if not 1 <= number <= self.model.last_seq:
+                    self.app.notify(f"no event #{number}: this session has events 1–{self.model.last_seq}",
+                                    severity="warning")
+                    return
+                self.seek(number)
             else:
                 step = int(text)
                 if step not in self.model.step_seqs:

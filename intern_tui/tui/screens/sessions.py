@@ -67,9 +67,9 @@ class SessionBrowser(Screen):
     """
     BINDINGS = [
         Binding("enter", "replay", "Replay", id="browser.replay", priority=True),
-        Binding("ctrl+r", "resume", "Resume", id="browser.resume"),
-        Binding("ctrl+f", "fork", "Fork", id="browser.fork"),
-        Binding("ctrl+d", "delete", "Delete", id="browser.delete"),
+        Binding("ctrl+r", "resume", "Resume", id="browser.resume", priority=True),
+        Binding("ctrl+f", "fork", "Fork", id="browser.fork", priority=True),
+        Binding("ctrl+d", "delete", "Delete", id="browser.delete", priority=True),
         Binding("escape", "close", "Back", id="browser.close"),
     ]
 
@@ -103,6 +103,7 @@ class SessionBrowser(Screen):
         table = self.query_one(DataTable)
         table.clear()
         now = time.time()
+        shown = 0
         for r in self.rows:
             if query and not _matches(r, query):
                 continue
@@ -113,6 +114,20 @@ class SessionBrowser(Screen):
                           fmt_duration((end or 0) - (r["started_at"] or 0)) if r["started_at"] else "",
                           display_model(r["model"])[:28], str(r["pending_approvals"] or ""),
                           task[:70] + ("…" if len(task) > 70 else ""), key=r["id"])
+            shown += 1
+        title = self.query_one("#browser-title", Label)
+        if not self.rows:
+            title.update("No sessions yet — start one with intern-tui demo")
+        elif not shown:
+            title.update(f"No session matches {query!r} (of {len(self.rows)}) — esc goes back")
+        else:
+            title.update(f"Sessions ({shown} of {len(self.rows)}) — type to filter (e.g. `status:done sft`)")
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """Resume and fork start an agent here: not in a replay-only window."""
+        if action in ("resume", "fork") and getattr(self.app, "replay_id", None) is not None:
+            return False
+        return True
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.render_rows()

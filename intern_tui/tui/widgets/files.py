@@ -71,8 +71,8 @@ class FilesPane(Horizontal):
     FilesPane > VerticalScroll { border: round $panel; background: $surface; }
     """
     BINDINGS = [
-        Binding("comma", "older(-1)", "older from", show=False, id="files.from_older"),
-        Binding("full_stop", "older(1)", "newer from", show=False, id="files.from_newer"),
+        Binding("comma", "older(-1)", "older from", id="files.from_older"),
+        Binding("full_stop", "older(1)", "newer from", id="files.from_newer"),
         Binding("less_than_sign", "newer(-1)", "older to", show=False, id="files.to_older"),
         Binding("greater_than_sign", "newer(1)", "newer to", show=False, id="files.to_newer"),
         Binding("u", "toggle_mode", "unified/side-by-side", id="files.toggle_mode"),
@@ -174,13 +174,14 @@ class FilesPane(Horizontal):
             return
         old, new = pair
         label = f"v{old.version}" if old else "∅"
-        scroll.border_title = f"{self.path}  {label} → v{new.version}  ({self.mode})"
+        mode = self.mode if self.mode == "unified" or scroll.size.width >= 70 else "unified: too narrow for side by side"
+        scroll.border_title = f"{self.path}  {label} → v{new.version}  ({mode})"
         diff.update(self.diff_renderable(old, new))
 
     def diff_renderable(self, old: FileVersion | None, new: FileVersion) -> RenderableType:
         if new.content is None or (old is not None and old.content is None):
             return Text(f"Large file ({new.bytes:,} bytes): versions are tracked by hash only.", style="dim")
-        if self.mode == "side-by-side":
+        if self.mode == "side-by-side" and self.query_one("#diff-scroll").size.width >= 70:
             return side_by_side(old.content if old else "", new.content)
         text = unified_diff(self.path or "", old, new)
         if not text:

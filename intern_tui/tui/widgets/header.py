@@ -7,6 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from ...agent.models import display_model
 from ..state import SessionModel
 
 STATUS_LABELS = {
@@ -18,6 +19,7 @@ STATUS_LABELS = {
     "done": "DONE",
     "failed": "FAILED",
     "interrupted": "INTERRUPTED",
+    "interrupting": "INTERRUPTING",
 }
 STATUS_STYLES = {
     "running": "bold $success",
@@ -28,6 +30,7 @@ STATUS_STYLES = {
     "done": "bold $primary",
     "failed": "bold reverse $error",
     "interrupted": "bold $error",
+    "interrupting": "bold $error",
 }
 
 
@@ -36,13 +39,6 @@ def fmt_duration(seconds: float) -> str:
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def display_model(model_id: str | None) -> str:
-    """script:/long/path/policy.jsonl → script:policy.jsonl; litellm ids unchanged."""
-    if model_id and model_id.startswith("script:"):
-        return "script:" + model_id.rsplit("/", 1)[-1]
-    return model_id or ""
 
 
 def fmt_tokens(n: int) -> str:

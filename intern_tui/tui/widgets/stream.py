@@ -9,13 +9,15 @@ from rich.markdown import Markdown
 from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import RichLog
 
 from ..glyphs import Glyphs
 from ..state import StreamItem
 
 OBSERVATION_LINES = 12
-REPLAY_WINDOW = 40  # items drawn when the view is rebuilt (replay); older ones are a seek away
+REPLAY_WINDOW = 40  # items drawn when a replay view is rebuilt; older ones are a seek away
+LIVE_WINDOW = 200  # items redrawn when the live stream is re-wrapped (resize, shown again)
 
 
 class AgentStream(RichLog):
@@ -28,15 +30,31 @@ class AgentStream(RichLog):
         super().__init__(wrap=True, markup=False, highlight=False, max_lines=20_000, min_width=40, **kw)
         self.glyphs = glyphs or Glyphs()
         self.rendered = 0  # how many of the model's stream items are drawn
+        self.rendered_width = 0  # the width the drawn lines were wrapped at
         self.border_title = "Agent"
         self.expanded: set[int] = set()
 
+    class NeedsRebuild(Message):
+        """The stream's width changed: its lines were wrapped for another width and must be redrawn."""
+
+    @property
+    def shown(self) -> bool:
+        """False while the stream is hidden (narrow layout, zoom): lines written now would wrap wrongly."""
+        return self.display and self.region.width > 0
+
+    def on_resize(self, event) -> None:
+        width = self.scrollable_content_region.width
+        if width > 0 and self.rendered and width != self.rendered_width:
+            self.post_message(self.NeedsRebuild())
+
     def append_items(self, items: list[StreamItem]) -> None:
+        width = self.scrollable_content_region.width
+        self.rendered_width = width
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         for item in items:
             renderable = self.render_item(item)
-            if renderable is not None:
-                self.write(renderable, scroll_end=follow)
+            if renderable is not None:  # wrapped at the pane's width (not the console's)
+                self.write(renderable, width=width if width >= 20 else None, scroll_end=follow)
         self.rendered += len(items)
 
     def rebuild(self, items: list[StreamItem], window: int = REPLAY_WINDOW) -> None:
