@@ -224,3 +224,13 @@ def test_plan_rejects_bad_items_without_changing_the_plan(tmp_path):
         s.call("plan", [3])
     assert s.ctx.plan == [{"text": "keep me", "status": "pending"}]
     assert sum(e.kind == "plan" for e in s.drain()) == 1
+
+
+def test_secret_scan_reads_big_text_files_across_chunk_boundaries(tmp_path):
+    from intern_tui.tools.publish import _contains_secret
+
+    big = tmp_path / "train_log.txt"
+    big.write_text("a" * 1_999_989 + " hf_AbCdEfGhIjKlMnOpQrStUvWxYz012345 and more")  # spans the 2 MB cut
+    assert _contains_secret(big, [])
+    big.write_text("a" * 3_000_000)
+    assert not _contains_secret(big, [])

@@ -145,23 +145,28 @@ def _manifest(ws: Workspace, path: str) -> tuple[list[Path], int]:
 
 
 def _refuse_secrets(ctx: ToolContext, files: list[Path]) -> None:
-    """Never publish a token: refuse files that contain a known secret value or a token-shaped string."""
+    """Never publish a token: refuse files that contain a known secret value or a token-shaped string.
+    Text of any size is read in overlapping chunks (a 3 GB log is scanned too); model weights are not text."""
     redactor = ctx.redactor or default_redactor()
     for p in files:
-        if p.stat().st_size > SECRET_SCAN_BYTES or p.suffix in (
-            ".safetensors",
-            ".bin",
-            ".pt",
-            ".parquet",
-            ".gguf",
-        ):
+        if p.suffix in (".safetensors", ".bin", ".pt", ".parquet", ".gguf"):
             continue
-        text = p.read_bytes().decode("utf-8", errors="ignore")
-        if any(lit in text for lit in redactor.literals) or _SECRET_SHAPES.search(text):
+        if _contains_secret(p, redactor.literals):
             raise ToolError(
                 f"{Workspace(ctx.workspace).relative(p)} contains what looks like a secret (an API token); "
                 "nothing was uploaded. Remove it (read it from the environment instead) and retry"
             )
+
+
+def _contains_secret(path: Path, literals, chunk: int = SECRET_SCAN_BYTES, overlap: int = 4096) -> bool:
+    tail = ""
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            text = tail + block.decode("utf-8", errors="ignore")
+            if any(lit in text for lit in literals) or _SECRET_SHAPES.search(text):
+                return True
+            tail = text[-overlap:]
+    return False
 
 
 def _size(n: int) -> str:
