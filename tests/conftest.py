@@ -51,3 +51,23 @@ def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
     return FIXTURES
+
+
+@pytest.fixture
+def runtime(home):
+    """A process runtime (store, bus, writer) over the test's home."""
+    from intern_tui.agent.session import Runtime
+
+    rt = Runtime.open(home)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def cp():
+    """Test-only tools that hold the agent at a precise point (see helpers.Checkpoints)."""
+    from helpers import Checkpoints
+
+    checkpoints = Checkpoints().install()
+    yield checkpoints
+    checkpoints.uninstall()

@@ -109,3 +109,19 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.02):
             return value
         time.sleep(interval)
     raise AssertionError("condition not reached within the timeout")
+
+
+async def until(pilot, predicate, frames: int = 1500):
+    """Let a Pilot-driven app run until predicate() holds (frames bound the wait; no timing assertion)."""
+    for _ in range(frames):
+        await pilot.pause(0.02)
+        if predicate():
+            return
+    raise AssertionError("condition not reached")
+
+
+def stream_text(screen) -> str:
+    """The agent stream of a dashboard screen, as plain text."""
+    from intern_tui.tui.widgets.stream import AgentStream
+
+    return "\n".join(strip.text for strip in screen.query_one(AgentStream).lines)

@@ -3,26 +3,12 @@
 import json
 
 import pytest
-from helpers import Checkpoints, wait_for, write_policy
+from helpers import wait_for, write_policy
 
 from intern_tui.agent.approvals import Budget
-from intern_tui.agent.session import Runtime, SessionOptions, start_session
+from intern_tui.agent.session import SessionOptions, start_session
 from intern_tui.cli import main
 from intern_tui.store.queries import iter_events, session_detail
-
-
-@pytest.fixture
-def runtime(home):
-    rt = Runtime.open(home)
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def cp():
-    checkpoints = Checkpoints().install()
-    yield checkpoints
-    checkpoints.uninstall()
 
 
 def events(rt, sid, kinds=None):

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import write_policy
+from helpers import stream_text, until, write_policy
 
 from intern_tui.agent.session import Runtime, SessionOptions, fork_session, start_session
 from intern_tui.cli import main
@@ -15,7 +15,6 @@ from intern_tui.store.transfer import export_script, import_events
 from intern_tui.tui.app import InternApp
 from intern_tui.tui.screens.replay import ReplayScreen, load_session_model
 from intern_tui.tui.widgets.files import FilesPane, unified_diff
-from intern_tui.tui.widgets.stream import AgentStream
 
 RECORDED = Path(__file__).resolve().parents[1] / "sessions" / "demo-recorded.events.jsonl"
 
@@ -43,27 +42,6 @@ def digest(model, at=None):
         "plan": model.plan.at(at),
         "final": model.final_answer if at is None else None,
     }
-
-
-@pytest.fixture
-def cp():
-    from helpers import Checkpoints
-
-    checkpoints = Checkpoints().install()
-    yield checkpoints
-    checkpoints.uninstall()
-
-
-async def until(pilot, predicate, frames: int = 1500):
-    for _ in range(frames):
-        await pilot.pause(0.02)
-        if predicate():
-            return
-    raise AssertionError("condition not reached")
-
-
-def stream_text(screen) -> str:
-    return "\n".join(strip.text for strip in screen.query_one(AgentStream).lines)
 
 
 async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp):

@@ -2,10 +2,9 @@
 
 import json
 
-import pytest
-from helpers import Checkpoints, write_policy
+from helpers import stream_text, until, write_policy
 
-from intern_tui.agent.session import Runtime, SessionOptions
+from intern_tui.agent.session import SessionOptions
 from intern_tui.store.queries import session_detail
 from intern_tui.tui.app import InternApp
 from intern_tui.tui.screens.modals import ApprovalModal, HelpScreen
@@ -13,33 +12,6 @@ from intern_tui.tui.widgets.approvals import ApprovalQueue
 from intern_tui.tui.widgets.files import FilesPane
 from intern_tui.tui.widgets.header import StatusHeader
 from intern_tui.tui.widgets.stream import AgentStream
-
-
-@pytest.fixture
-def runtime(home):
-    rt = Runtime.open(home)
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def cp():
-    checkpoints = Checkpoints().install()
-    yield checkpoints
-    checkpoints.uninstall()
-
-
-async def until(pilot, predicate, frames: int = 1500):
-    """Let the app run until predicate() holds (frames bound the wait; no timing assertion)."""
-    for _ in range(frames):
-        await pilot.pause(0.02)
-        if predicate():
-            return
-    raise AssertionError("condition not reached")
-
-
-def stream_text(app) -> str:
-    return "\n".join(strip.text for strip in app.dashboard.query_one(AgentStream).lines)
 
 
 def make_app(runtime, tmp_path, turns, **kw):
@@ -64,7 +36,7 @@ async def test_stream_shows_steps_in_order_and_keys_decide_approvals(runtime, tm
     async with app.run_test(size=(140, 40)) as pilot:
         queue = lambda: app.dashboard.query_one(ApprovalQueue)  # noqa: E731
         await until(pilot, lambda: queue().items)
-        text = stream_text(app)
+        text = stream_text(app.live_dashboard)
         assert text.index("Write the script.") < text.index("write_file") < text.index("Approve me.")
         assert queue().items[0].tool == "spend" and not queue().has_class("-empty")
         await pilot.press("a")
@@ -144,7 +116,7 @@ async def test_redirect_from_the_input_reaches_the_agent(runtime, tmp_path, cp):
         await until(pilot, lambda: any(i.kind == "redirect" for i in app.model.stream))
         cp.release("one")
         await until(pilot, lambda: app.model.status.current == "done")
-        assert "instruction delivered: use DPO instead" in stream_text(app)
+        assert "instruction delivered: use DPO instead" in stream_text(app.live_dashboard)
     last_messages = app.supervisor.agent.model.inner.seen_messages[1]
     assert "use DPO instead" in str(last_messages[-1].content)
 
@@ -258,7 +230,7 @@ async def test_stream_written_while_hidden_wraps_at_its_real_width(runtime, tmp_
         stream = app.dashboard.query_one(AgentStream)
         widths = [strip.cell_length for strip in stream.lines if "word word" in strip.text]
         assert widths and max(widths) > 60, widths  # wrapped at ~90 columns, not at the 40-column minimum
-        text = stream_text(app)
+        text = stream_text(app.live_dashboard)
         assert text.count("Long thought number") == 3
         await pilot.resize_terminal(160, 40)  # wide layout: the stream gets another width, lines re-wrap to it
         await pilot.pause(0.3)
@@ -282,7 +254,7 @@ async def test_resume_in_the_tui_shows_the_earlier_steps_once(runtime, tmp_path,
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, lambda: app.model.status.current == "done")
         await pilot.pause(0.2)
-        text = stream_text(app)
+        text = stream_text(app.live_dashboard)
         assert text.count("First step thought.") == 1 and text.count("Third.") == 1
         assert "continuing:" in text and "TASK  resume me" in text
         seqs = [i.seq for i in app.model.stream]
