@@ -50,23 +50,55 @@ def build_session(rt: Runtime, n: int, seed: int = 0) -> str:
             if step % 10 == 0:
                 version += 1
                 content = "".join(f"lr = {i}e-5\n" for i in range(version * 5))
-                em.emit("file_written", {"path": "train_grpo.py", "version": version, "content": content,
-                                         "diff": "", "added": 5, "removed": 0, "bytes": len(content)})
+                em.emit(
+                    "file_written",
+                    {
+                        "path": "train_grpo.py",
+                        "version": version,
+                        "content": content,
+                        "diff": "",
+                        "added": 5,
+                        "removed": 0,
+                        "bytes": len(content),
+                    },
+                )
         elif r < 0.65:
             em.emit("job_log", {"job_id": "job-1", "lines": [LOG] * rng.randint(1, 8), "offset": 0})
         elif r < 0.85:
             metric_step += 1
-            em.emit("job_metric", {"job_id": "job-1", "step": metric_step,
-                                   "values": {"loss": rng.random(), "reward": rng.random(), "kl": rng.random() / 100}})
+            em.emit(
+                "job_metric",
+                {
+                    "job_id": "job-1",
+                    "step": metric_step,
+                    "values": {"loss": rng.random(), "reward": rng.random(), "kl": rng.random() / 100},
+                },
+            )
         else:
-            em.emit("gpu_sample", {"state": "ok", "gpus": [{"index": 0, "name": "H100", "util_gpu": rng.randint(0, 100),
-                                                            "mem_used": 4e10, "mem_total": 8e10, "processes": []}]})
+            em.emit(
+                "gpu_sample",
+                {
+                    "state": "ok",
+                    "gpus": [
+                        {
+                            "index": 0,
+                            "name": "H100",
+                            "util_gpu": rng.randint(0, 100),
+                            "mem_used": 4e10,
+                            "mem_total": 8e10,
+                            "processes": [],
+                        }
+                    ],
+                },
+            )
     em.emit("session_ended", {"status": "done"})
     rt.writer.flush(timeout=None)
     return em.session_id
 
 
-async def replay_timings(rt: Runtime, session_id: str, seeks: int, pane: str) -> tuple[float, float, list[float], int]:
+async def replay_timings(
+    rt: Runtime, session_id: str, seeks: int, pane: str
+) -> tuple[float, float, list[float], int]:
     painted = asyncio.Event()
     app = InternApp(rt, replay_id=session_id)
     t0 = time.perf_counter()
@@ -98,11 +130,26 @@ async def replay_timings(rt: Runtime, session_id: str, seeks: int, pane: str) ->
 def naive(rt: Runtime, session_id: str, seeks: int, tmp: Path) -> tuple[float, list[float]]:
     """One JSON file holding the session; every seek re-reduces the state from the first event."""
     conn = rt.store.connect()
-    rows = conn.execute("SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id=? ORDER BY seq",
-                        (session_id,)).fetchall()
+    rows = conn.execute(
+        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id=? ORDER BY seq",
+        (session_id,),
+    ).fetchall()
     path = tmp / "session.json"
-    path.write_text(json.dumps([{"session_id": r[0], "seq": r[1], "ts": r[2], "kind": r[3], "step": r[4],
-                                 "payload": json.loads(r[5])} for r in rows]))
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "session_id": r[0],
+                    "seq": r[1],
+                    "ts": r[2],
+                    "kind": r[3],
+                    "step": r[4],
+                    "payload": json.loads(r[5]),
+                }
+                for r in rows
+            ]
+        )
+    )
     t0 = time.perf_counter()
     data = json.loads(path.read_text())
     events = [Event(d["session_id"], d["seq"], d["ts"], d["kind"], d["step"], d["payload"]) for d in data]
@@ -128,7 +175,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rt = Runtime.open(Path(tmp) / "home")
         sid = build_session(rt, args.events)
-        results = {pane: asyncio.run(replay_timings(rt, sid, args.seeks, pane)) for pane in ("files", "metrics")}
+        results = {
+            pane: asyncio.run(replay_timings(rt, sid, args.seeks, pane)) for pane in ("files", "metrics")
+        }
         _, _, _, total = results["files"]
         naive_first, naive_seeks = naive(rt, sid, max(5, args.seeks // 4), Path(tmp))
         rt.close()
@@ -137,13 +186,19 @@ def main() -> None:
         return sorted(values)[min(len(values) - 1, int(len(values) * 0.99))]
 
     print(f"{total:,} events; {args.seeks} random seeks (to the frame on screen)\n")
-    print(f"{'replay path':<46} {'first frame s':>13} {'all loaded s':>12} {'seek p50 ms':>12} {'seek p99 ms':>12}")
+    print(
+        f"{'replay path':<46} {'first frame s':>13} {'all loaded s':>12} {'seek p50 ms':>12} {'seek p99 ms':>12}"
+    )
     for pane, (frame, loaded, seeks, _) in results.items():
         label = f"intern-tui replay, {pane} pane visible"
-        print(f"{label:<46} {frame:>13.2f} {loaded:>12.2f} {statistics.median(seeks) * 1000:>12.1f} "
-              f"{p99(seeks) * 1000:>12.1f}")
-    print(f"{'naive: one JSON file, re-reduce on each seek':<46} {naive_first:>13.2f} {naive_first:>12.2f} "
-          f"{statistics.median(naive_seeks) * 1000:>12.1f} {p99(naive_seeks) * 1000:>12.1f}")
+        print(
+            f"{label:<46} {frame:>13.2f} {loaded:>12.2f} {statistics.median(seeks) * 1000:>12.1f} "
+            f"{p99(seeks) * 1000:>12.1f}"
+        )
+    print(
+        f"{'naive: one JSON file, re-reduce on each seek':<46} {naive_first:>13.2f} {naive_first:>12.2f} "
+        f"{statistics.median(naive_seeks) * 1000:>12.1f} {p99(naive_seeks) * 1000:>12.1f}"
+    )
 
 
 if __name__ == "__main__":

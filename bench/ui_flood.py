@@ -67,11 +67,15 @@ def flood(emitter, seconds: float, rate: int, batch: int) -> int:
     while time.perf_counter() - t0 < seconds:
         due = int((time.perf_counter() - t0) * rate)
         while sent < due:
-            emitter.emit("job_log", {"job_id": "job-flood", "lines": [f"{LINE} #{sent + i}" for i in range(batch)]})
+            emitter.emit(
+                "job_log", {"job_id": "job-flood", "lines": [f"{LINE} #{sent + i}" for i in range(batch)]}
+            )
             sent += batch
         if int((time.perf_counter() - t0) * 4) > step:  # 4 metric points per second, like a busy trainer
             step += 1
-            emitter.emit("job_metric", {"job_id": "job-flood", "step": step, "values": {"loss": 2 / step, "lr": 1e-5}})
+            emitter.emit(
+                "job_metric", {"job_id": "job-flood", "step": step, "values": {"loss": 2 / step, "lr": 1e-5}}
+            )
         time.sleep(0.002)
     emitter.emit("job_finished", {"job_id": "job-flood", "status": "completed", "exit_code": 0})
     return sent
@@ -84,7 +88,9 @@ def pct(values: list[float], q: float) -> float:
 
 async def run(seconds: float, rate: int, batch: int, pane: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        turns = [(f"Step {i}: check the run.", "import time\ntime.sleep(0.5)\nprint('ok')") for i in range(100)]
+        turns = [
+            (f"Step {i}: check the run.", "import time\ntime.sleep(0.5)\nprint('ok')") for i in range(100)
+        ]
         model = write_policy(Path(tmp) / "p.jsonl", turns)
         rt = Runtime.open(Path(tmp) / "home")
         app = ProbedApp(rt, options=SessionOptions(task="flood", model=model, max_steps=200))
@@ -120,9 +126,17 @@ async def run(seconds: float, rate: int, batch: int, pane: str) -> dict:
         rt.close()
     light, heavy = latencies["f11"], latencies["f12"]
     return {
-        "sent": result.get("sent", 0), "presses": len(light) + len(heavy), "steps": steps,
-        "p50": pct(light, 0.5), "p99": pct(light, 0.99), "heavy_p50": pct(heavy, 0.5), "heavy_p99": pct(heavy, 0.99),
-        "rss0": rss0, "rss1": rss1, "kept": len(job.log), "received": job.log_total,
+        "sent": result.get("sent", 0),
+        "presses": len(light) + len(heavy),
+        "steps": steps,
+        "p50": pct(light, 0.5),
+        "p99": pct(light, 0.99),
+        "heavy_p50": pct(heavy, 0.5),
+        "heavy_p99": pct(heavy, 0.99),
+        "rss0": rss0,
+        "rss1": rss1,
+        "kept": len(job.log),
+        "received": job.log_total,
     }
 
 
@@ -135,8 +149,10 @@ def main() -> None:
     ap.add_argument("--no-zoom", action="store_true", help="only the light key (no relayouts in between)")
     args = ap.parse_args()
     r = asyncio.run(run(args.seconds, args.rate, args.batch, args.pane))
-    print(f"{r['sent']:,} log lines in {args.seconds:g} s ({args.rate:,}/s, {args.batch} per event), "
-          f"{args.pane} pane visible, while the agent ran {r['steps']} steps\n")
+    print(
+        f"{r['sent']:,} log lines in {args.seconds:g} s ({args.rate:,}/s, {args.batch} per event), "
+        f"{args.pane} pane visible, while the agent ran {r['steps']} steps\n"
+    )
     print(f"{'measure':<40} {'value':>10}")
     print(f"{'key-to-frame p50 (ms), scroll':<40} {r['p50']:>10.1f}")
     print(f"{'key-to-frame p99 (ms), scroll':<40} {r['p99']:>10.1f}")

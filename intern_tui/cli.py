@@ -40,7 +40,9 @@ exit codes: 0 success, 1 runtime failure, 2 usage error or bad input"""
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)")
+    parser.add_argument(
+        "--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)"
+    )
     parser.add_argument("--theme", metavar="NAME", default=default, help="colour theme for the TUI")
 
 
@@ -113,9 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p = command(ssub, "export", "write a session's event log, its trace, or its model turns")
     p.add_argument("id", metavar="ID")
-    p.add_argument("--format", choices=["events", "trace", "script"], default="events",
-                   help="events: JSON Lines; trace: Claude-Code-style JSONL (Hub trace viewer); "
-                   "script: the model turns as a script: policy that re-executes the session")
+    p.add_argument(
+        "--format",
+        choices=["events", "trace", "script"],
+        default="events",
+        help="events: JSON Lines; trace: Claude-Code-style JSONL (Hub trace viewer); "
+        "script: the model turns as a script: policy that re-executes the session",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p = command(ssub, "import", "load a session exported with --format events")
     p.add_argument("file", metavar="FILE", help="an events JSONL file, or - for stdin")
@@ -157,8 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         typo = _looks_like_a_command(first)
         if typo:
             print(f"intern-tui: error: unknown command {first!r}; did you mean {typo!r}?", file=sys.stderr)
-            print("hint: to start a session with that one-word task, quote it with a second word, or use "
-                  f"`intern-tui run {first}`", file=sys.stderr)
+            print(
+                "hint: to start a session with that one-word task, quote it with a second word, or use "
+                f"`intern-tui run {first}`",
+                file=sys.stderr,
+            )
             return 2
         argv = ["tui", *argv]  # `intern-tui [--model M] [TASK]` opens the TUI
     args = parser.parse_args(argv)
@@ -255,8 +264,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         resume_id = _resolve(store, args.id) if command == "resume" else None
         fork = None
         if command == "fork":
-            fork = {"parent_id": _resolve(store, args.id), "step": args.step, "instruction": args.instruction,
-                    "model": args.model}
+            fork = {
+                "parent_id": _resolve(store, args.id),
+                "step": args.step,
+                "instruction": args.instruction,
+                "model": args.model,
+            }
         if getattr(args, "headless", False):
             return run.run_headless(args, store.home, resume_id=resume_id, fork=fork)
         _require_terminal()

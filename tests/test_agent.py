@@ -260,11 +260,17 @@ def test_context_is_compacted_near_the_window(runtime, tmp_path):
 
 def test_polling_inside_a_step_is_not_a_doom_loop(runtime, tmp_path):
     poll = "n = 0\nwhile n < 10:\n    read_file('x.txt')\n    n += 1\nprint(n)"
-    sup = start(runtime, tmp_path, [
-        ("Write.", "print(write_file('x.txt', 'same'))"),
-        ("Poll.", poll), ("Different.", "print(read_file('x.txt') + '!')"), ("Poll again.", poll),
-        ("Done.", "final_answer('ok')"),
-    ])
+    sup = start(
+        runtime,
+        tmp_path,
+        [
+            ("Write.", "print(write_file('x.txt', 'same'))"),
+            ("Poll.", poll),
+            ("Different.", "print(read_file('x.txt') + '!')"),
+            ("Poll again.", poll),
+            ("Done.", "final_answer('ok')"),
+        ],
+    )
     assert sup.wait(30)
     assert not events(runtime, sup.emitter.session_id, ["doom_loop"])
 
@@ -275,11 +281,20 @@ def test_the_same_tool_result_every_step_is_a_doom_loop(runtime, tmp_path):
     sup = start(runtime, tmp_path, turns + [("Done.", "final_answer('ok')")])
     assert sup.wait(30)
     loops = events(runtime, sup.emitter.session_id, ["doom_loop"])
-    assert loops and "read_file returned the same result in each of the last 4 steps" in loops[0].payload["reason"]
+    assert (
+        loops
+        and "read_file returned the same result in each of the last 4 steps" in loops[0].payload["reason"]
+    )
 
 
-@pytest.mark.parametrize("code", ["import time\ntime.sleep(120)", "from time import sleep as nap\nnap(120)",
-                                  "import time as t\nt.sleep(120)"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import time\ntime.sleep(120)",
+        "from time import sleep as nap\nnap(120)",
+        "import time as t\nt.sleep(120)",
+    ],
+)
 def test_interrupt_wakes_a_sleeping_step(runtime, tmp_path, code):
     sup = start(runtime, tmp_path, [("Wait a long time.", code), ("Never.", "print('no')")])
     wait_for(lambda: events(runtime, sup.emitter.session_id, ["code_action"]))
@@ -290,8 +305,14 @@ def test_interrupt_wakes_a_sleeping_step(runtime, tmp_path, code):
 
 
 def test_sleep_still_sleeps_when_nobody_interrupts(runtime, tmp_path):
-    sup = start(runtime, tmp_path, [("Nap.", "import time\nt0 = time.time()\ntime.sleep(0.2)\nprint(time.time() - t0 >= 0.19)"),
-                                    ("Done.", "final_answer('x')")])
+    sup = start(
+        runtime,
+        tmp_path,
+        [
+            ("Nap.", "import time\nt0 = time.time()\ntime.sleep(0.2)\nprint(time.time() - t0 >= 0.19)"),
+            ("Done.", "final_answer('x')"),
+        ],
+    )
     assert sup.wait(30)
     assert "True" in events(runtime, sup.emitter.session_id, ["observation"])[0].payload["text"]
 

@@ -27,16 +27,25 @@ def test_demo_runs_offline_end_to_end(home, capsys):
     assert next(f for f in detail["files"] if f["path"] == "eval_sft.py")["versions"] == 2  # edited: a diff
     # a real loss curve from the SFT job, and it decreases
     sft_job = detail["jobs"][0]["id"]
-    losses = [e.payload["values"]["loss"] for e in iter_events(conn, row["id"], kinds=["job_metric"])
-              if e.payload["job_id"] == sft_job and "loss" in e.payload["values"]]
+    losses = [
+        e.payload["values"]["loss"]
+        for e in iter_events(conn, row["id"], kinds=["job_metric"])
+        if e.payload["job_id"] == sft_job and "loss" in e.payload["values"]
+    ]
     assert len(losses) >= 5 and losses[-1] < losses[0] * 0.8
     # GRPO logged rewards, and the held-out evaluation beat the untrained model
     grpo_job, eval_job = detail["jobs"][2]["id"], detail["jobs"][1]["id"]
-    rewards = [e.payload["values"]["reward"] for e in iter_events(conn, row["id"], kinds=["job_metric"])
-               if e.payload["job_id"] == grpo_job and "reward" in e.payload["values"]]
+    rewards = [
+        e.payload["values"]["reward"]
+        for e in iter_events(conn, row["id"], kinds=["job_metric"])
+        if e.payload["job_id"] == grpo_job and "reward" in e.payload["values"]
+    ]
     assert len(rewards) >= 5
-    [evaluation] = [e.payload["values"] for e in iter_events(conn, row["id"], kinds=["job_metric"])
-                    if e.payload["job_id"] == eval_job]
+    [evaluation] = [
+        e.payload["values"]
+        for e in iter_events(conn, row["id"], kinds=["job_metric"])
+        if e.payload["job_id"] == eval_job
+    ]
     assert evaluation["eval_loss"] < evaluation["baseline_eval_loss"]
     assert "Push to the Hub: denied" in detail["final_answer"]
     assert not list(iter_events(conn, row["id"], kinds=["doom_loop"]))

@@ -410,8 +410,18 @@ def test_reattach_never_signals_a_process_that_is_not_the_job(session):
     store, writer, emitter, ws = session
     stranger = subprocess.Popen(["sleep", "300"], start_new_session=True)
     try:
-        emitter.emit("job_started", {"job_id": "job-old", "backend": "local", "script": "x.py", "pid": stranger.pid,
-                                     "pgid": stranger.pid, "proc_id": "another-boot:123", "timeout": 1})
+        emitter.emit(
+            "job_started",
+            {
+                "job_id": "job-old",
+                "backend": "local",
+                "script": "x.py",
+                "pid": stranger.pid,
+                "pgid": stranger.pid,
+                "proc_id": "another-boot:123",
+                "timeout": 1,
+            },
+        )
         writer.flush()
         conn = store.connect()
         second = JobManager(ws, emitter, **FAST)

@@ -36,8 +36,9 @@ def digest(model, at=None):
         "tokens": model.tokens.at(at),
         "stream": [(i.kind, i.step, i.text) for i in model.stream_at(at)],
         "pending": [a.id for a in model.pending_approvals(at)],
-        "approvals": sorted((a.tool, a.status_at(at)) for a in model.approvals.values()
-                            if at is None or a.requested_seq <= at),
+        "approvals": sorted(
+            (a.tool, a.status_at(at)) for a in model.approvals.values() if at is None or a.requested_seq <= at
+        ),
         "files": {p: [v.version for v in vs] for p, vs in model.files_at(at).items()},
         "plan": model.plan.at(at),
         "final": model.final_answer if at is None else None,
@@ -65,8 +66,9 @@ async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp)
 
 async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
     rt = Runtime.open(home)
-    sup = start_session(rt, SessionOptions(task="seek", model=write_policy(tmp_path / "p.jsonl", TURNS),
-                                           approve="all"))
+    sup = start_session(
+        rt, SessionOptions(task="seek", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
+    )
     assert sup.wait(30)
     rt.writer.flush()
     sid = sup.emitter.session_id
@@ -112,11 +114,14 @@ async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
 
 def test_fork_keeps_exactly_the_first_k_steps_and_links_its_parent(home, tmp_path, cp):
     rt = Runtime.open(home)
-    parent = start_session(rt, SessionOptions(task="parent task", model=write_policy(tmp_path / "p.jsonl", TURNS),
-                                              approve="all"))
+    parent = start_session(
+        rt, SessionOptions(task="parent task", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
+    )
     assert parent.wait(30)
     pid = parent.emitter.session_id
-    child_policy = write_policy(tmp_path / "child.jsonl", [("Carry on differently.", "final_answer('forked')")])
+    child_policy = write_policy(
+        tmp_path / "child.jsonl", [("Carry on differently.", "final_answer('forked')")]
+    )
     child = fork_session(rt, pid, 3, instruction="try a cosine schedule", model=child_policy, approve="all")
     assert child.wait(30) and child.status == "done"
     rt.writer.flush()
@@ -140,7 +145,9 @@ def test_fork_keeps_exactly_the_first_k_steps_and_links_its_parent(home, tmp_pat
 
 def test_exported_script_reexecutes_the_session_deterministically(home, tmp_path, cp):
     rt = Runtime.open(home)
-    first = start_session(rt, SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all"))
+    first = start_session(
+        rt, SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
+    )
     assert first.wait(30)
     rt.writer.flush()
     out = io.StringIO()
@@ -153,8 +160,10 @@ def test_exported_script_reexecutes_the_session_deterministically(home, tmp_path
     rt.writer.flush()
 
     def trail(sid):
-        return [(e.kind, e.step, e.payload.get("code") or e.payload.get("text") or e.payload.get("path"))
-                for e in iter_events(conn, sid, kinds=["code_action", "observation", "file_written"])]
+        return [
+            (e.kind, e.step, e.payload.get("code") or e.payload.get("text") or e.payload.get("path"))
+            for e in iter_events(conn, sid, kinds=["code_action", "observation", "file_written"])
+        ]
 
     assert trail(again.emitter.session_id) == trail(first.emitter.session_id)
     assert again.final_answer == first.final_answer == "tuned"
@@ -185,7 +194,9 @@ def test_import_refuses_a_broken_log(home, tmp_path):
 
 def test_delete_removes_rows_and_workspace(home, tmp_path, cp):
     rt = Runtime.open(home)
-    sup = start_session(rt, SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all"))
+    sup = start_session(
+        rt, SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
+    )
     assert sup.wait(30)
     rt.writer.flush()
     sid = sup.emitter.session_id

@@ -46,10 +46,18 @@ ATTEMPTS = {
         "box = []\ng = (box[0].gi_frame.f_back for _ in [1])\nbox.append(g)\nf = next(g)\nprint(f.f_locals)",
         "interpreter internals",
     ),
-    "frame_via_getattr": ("g = (x for x in [1])\nprint(getattr(g, 'gi_' + 'frame'))", "interpreter internals"),
-    "frame_via_format": ("g = (x for x in [1])\nprint('{0.gi_frame.f_globals}'.format(g))", "interpreter internals"),
-    "code_object": ("def f():\n    return 1\nprint(f.co_code if hasattr(f, 'co_code') else getattr(f, 'co_' + 'consts'))",
-                    "interpreter internals"),
+    "frame_via_getattr": (
+        "g = (x for x in [1])\nprint(getattr(g, 'gi_' + 'frame'))",
+        "interpreter internals",
+    ),
+    "frame_via_format": (
+        "g = (x for x in [1])\nprint('{0.gi_frame.f_globals}'.format(g))",
+        "interpreter internals",
+    ),
+    "code_object": (
+        "def f():\n    return 1\nprint(f.co_code if hasattr(f, 'co_code') else getattr(f, 'co_' + 'consts'))",
+        "interpreter internals",
+    ),
 }
 
 

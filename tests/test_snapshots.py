@@ -49,5 +49,8 @@ def test_wide_terminal(snap_compare, replay_app):
 
 
 def test_wide_terminal_light_theme_mid_replay(snap_compare, replay_app):
-    assert snap_compare(replay_app(theme="intern-light"), terminal_size=(160, 40),
-                        run_before=settle("home", "right", "right", "right", "right", "right"))
+    assert snap_compare(
+        replay_app(theme="intern-light"),
+        terminal_size=(160, 40),
+        run_before=settle("home", "right", "right", "right", "right", "right"),
+    )

@@ -274,5 +274,7 @@ def test_disk_full_keeps_the_batch_and_retries_until_space_returns(home):
     holder["conn"].execute("PRAGMA max_page_count = 1000000")  # …space is freed
     assert writer.flush(timeout=30)
     writer.stop()
-    seqs = [r[0] for r in store.connect().execute("SELECT seq FROM events WHERE session_id='full' ORDER BY seq")]
+    seqs = [
+        r[0] for r in store.connect().execute("SELECT seq FROM events WHERE session_id='full' ORDER BY seq")
+    ]
     assert seqs == list(range(1, 202))

@@ -217,9 +217,13 @@ async def test_narrow_terminal_switches_panes_with_focus_keys(runtime, tmp_path)
 
 async def test_stream_written_while_hidden_wraps_at_its_real_width(runtime, tmp_path, cp):
     long = "word " * 40
-    app = make_app(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))")]
-                   + [(f"Long thought number {i}: " + long, f"print('{long}')") for i in range(3)]
-                   + [("Done.", "final_answer('x')")])
+    app = make_app(
+        runtime,
+        tmp_path,
+        [("Hold.", "print(checkpoint('one'))")]
+        + [(f"Long thought number {i}: " + long, f"print('{long}')") for i in range(3)]
+        + [("Done.", "final_answer('x')")],
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: cp.reached_now("one"))
         await pilot.press("m")  # narrow layout: the metrics pane replaces the stream
@@ -232,7 +236,9 @@ async def test_stream_written_while_hidden_wraps_at_its_real_width(runtime, tmp_
         assert widths and max(widths) > 60, widths  # wrapped at ~90 columns, not at the 40-column minimum
         text = stream_text(app.live_dashboard)
         assert text.count("Long thought number") == 3
-        await pilot.resize_terminal(160, 40)  # wide layout: the stream gets another width, lines re-wrap to it
+        await pilot.resize_terminal(
+            160, 40
+        )  # wide layout: the stream gets another width, lines re-wrap to it
         await pilot.pause(0.3)
         width = stream.scrollable_content_region.width
         new = max(s.cell_length for s in stream.lines if "word word" in s.text)
@@ -242,8 +248,14 @@ async def test_stream_written_while_hidden_wraps_at_its_real_width(runtime, tmp_
 async def test_resume_in_the_tui_shows_the_earlier_steps_once(runtime, tmp_path, cp):
     from intern_tui.agent.session import start_session
 
-    policy = write_policy(tmp_path / "p.jsonl", [
-        ("First step thought.", "print('one')"), ("Hold.", "print(checkpoint('one'))"), ("Third.", "final_answer('x')")])
+    policy = write_policy(
+        tmp_path / "p.jsonl",
+        [
+            ("First step thought.", "print('one')"),
+            ("Hold.", "print(checkpoint('one'))"),
+            ("Third.", "final_answer('x')"),
+        ],
+    )
     first = start_session(runtime, SessionOptions(task="resume me", model=policy))
     cp.wait_reached("one")  # a plain (non-Pilot) wait: no event loop here
     first.interrupt()
@@ -265,8 +277,15 @@ def test_abandon_ends_a_session_whose_step_will_not_finish(runtime, tmp_path, cp
     from intern_tui.agent.session import start_session
     from intern_tui.store.queries import iter_events
 
-    sup = start_session(runtime, SessionOptions(task="t", model=write_policy(
-        tmp_path / "p.jsonl", [("Hold.", "print(checkpoint('one'))"), ("Next.", "print(2)")])))
+    sup = start_session(
+        runtime,
+        SessionOptions(
+            task="t",
+            model=write_policy(
+                tmp_path / "p.jsonl", [("Hold.", "print(checkpoint('one'))"), ("Next.", "print(2)")]
+            ),
+        ),
+    )
     cp.wait_reached("one")
     sup.interrupt()
     assert sup.abandon("quit while a step was running")

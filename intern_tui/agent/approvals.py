@@ -101,7 +101,9 @@ class ApprovalQueue:
         self.on_request = on_request  # e.g. the terminal prompt in headless `--approve ask`
         self.flush = flush
         self.timeout = timeout
-        self.deny_tools = dict(deny_tools or {})  # tool -> reason: refused without asking (e.g. the demo's uploads)
+        self.deny_tools = dict(
+            deny_tools or {}
+        )  # tool -> reason: refused without asking (e.g. the demo's uploads)
         self._pending: dict[str, Request] = {}
         self._lock = threading.Lock()
         self._closed = False

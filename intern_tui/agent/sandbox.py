@@ -85,7 +85,9 @@ def _closure(name: str, call) -> types.FunctionType:
     def tool_function(*args, **kwargs):
         return call(*args, **kwargs)
 
-    return types.FunctionType(tool_function.__code__, {"__builtins__": {}}, name, None, tool_function.__closure__)
+    return types.FunctionType(
+        tool_function.__code__, {"__builtins__": {}}, name, None, tool_function.__closure__
+    )
 
 
 def _safe_template(template: Any) -> None:
@@ -142,8 +144,12 @@ class _Guard(ast.NodeTransformer):
         for alias in node.names:
             if alias.name == "time":
                 target = alias.asname or "time"
-                patched.append(_assign(target, ast.Call(ast.Name(_TIME_GUARD, ast.Load()),
-                                                         [ast.Name(target, ast.Load())], [])))
+                patched.append(
+                    _assign(
+                        target,
+                        ast.Call(ast.Name(_TIME_GUARD, ast.Load()), [ast.Name(target, ast.Load())], []),
+                    )
+                )
         return patched
 
     def visit_ImportFrom(self, node: ast.ImportFrom):
@@ -152,8 +158,16 @@ class _Guard(ast.NodeTransformer):
             for alias in node.names:
                 if alias.name == "sleep":
                     target = alias.asname or "sleep"
-                    patched.append(_assign(target, ast.Attribute(
-                        ast.Call(ast.Name(_TIME_GUARD, ast.Load()), [ast.Constant(None)], []), "sleep", ast.Load())))
+                    patched.append(
+                        _assign(
+                            target,
+                            ast.Attribute(
+                                ast.Call(ast.Name(_TIME_GUARD, ast.Load()), [ast.Constant(None)], []),
+                                "sleep",
+                                ast.Load(),
+                            ),
+                        )
+                    )
         return patched
 
 
@@ -173,11 +187,17 @@ def guard_code(code: str) -> str:
 
 
 class SandboxedExecutor(LocalPythonExecutor):
-    def __init__(self, redactor: Redactor, interrupted: threading.Event | None = None,
-                 max_print_outputs_length: int = 20_000):
+    def __init__(
+        self,
+        redactor: Redactor,
+        interrupted: threading.Event | None = None,
+        max_print_outputs_length: int = 20_000,
+    ):
         # No wall-clock timeout: a sensitive tool call legitimately blocks until a human decides.
         # Runaway loops are still bounded by smolagents' operation and iteration limits.
-        super().__init__(AUTHORIZED_IMPORTS, max_print_outputs_length=max_print_outputs_length, timeout_seconds=None)
+        super().__init__(
+            AUTHORIZED_IMPORTS, max_print_outputs_length=max_print_outputs_length, timeout_seconds=None
+        )
         self.redactor = redactor
         self.interrupted = interrupted or threading.Event()
 

@@ -302,15 +302,37 @@ def resume_session(
 
 
 # Events that make up an agent's memory and its visible history: what a fork inherits from its parent.
-INHERITED_KINDS = frozenset({
-    Kind.TASK, Kind.STEP_STARTED, Kind.MODEL_OUTPUT, Kind.CODE_ACTION, Kind.TOOL_CALL, Kind.TOOL_RESULT,
-    Kind.OBSERVATION, Kind.ERROR, Kind.REDIRECTED, Kind.DOOM_LOOP, Kind.COMPACTED, Kind.FILE_WRITTEN, Kind.PLAN,
-})
+INHERITED_KINDS = frozenset(
+    {
+        Kind.TASK,
+        Kind.STEP_STARTED,
+        Kind.MODEL_OUTPUT,
+        Kind.CODE_ACTION,
+        Kind.TOOL_CALL,
+        Kind.TOOL_RESULT,
+        Kind.OBSERVATION,
+        Kind.ERROR,
+        Kind.REDIRECTED,
+        Kind.DOOM_LOOP,
+        Kind.COMPACTED,
+        Kind.FILE_WRITTEN,
+        Kind.PLAN,
+    }
+)
 
 
-def fork_session(runtime: Runtime, parent_id: str, step: int, *, instruction: str | None = None,
-                 model: str | None = None, api_base: str | None = None, approve: str = "ask",
-                 start: bool = True, **option_overrides):
+def fork_session(
+    runtime: Runtime,
+    parent_id: str,
+    step: int,
+    *,
+    instruction: str | None = None,
+    model: str | None = None,
+    api_base: str | None = None,
+    approve: str = "ask",
+    start: bool = True,
+    **option_overrides,
+):
     """A new session whose memory is the parent's first `step` steps, continuing with a new model and/or
     instruction. The fork is self-contained (the inherited events are copied, marked `inherited`) and
     links to its parent (`parent_id`, `fork_step`)."""
@@ -327,14 +349,28 @@ def fork_session(runtime: Runtime, parent_id: str, step: int, *, instruction: st
     completed = sorted({e.step for e in events if e.kind == Kind.OBSERVATION and e.step})
     if step < 0 or (step and step not in completed):
         last = completed[-1] if completed else 0
-        raise BadInput(f"cannot fork {parent_id} at step {step}: it has completed steps 1..{last}",
-                       hint="choose a step between 0 and the last completed one")
-    inherited = [e for e in events if e.kind in INHERITED_KINDS and (
-        (e.step is None and e.kind == Kind.TASK and not e.payload.get("resumed")) or (e.step is not None and e.step <= step))]
+        raise BadInput(
+            f"cannot fork {parent_id} at step {step}: it has completed steps 1..{last}",
+            hint="choose a step between 0 and the last completed one",
+        )
+    inherited = [
+        e
+        for e in events
+        if e.kind in INHERITED_KINDS
+        and (
+            (e.step is None and e.kind == Kind.TASK and not e.payload.get("resumed"))
+            or (e.step is not None and e.step <= step)
+        )
+    ]
     options = SessionOptions(
-        task=parent["task"] or "", model=model or parent["model"], api_base=api_base,
-        max_steps=max(int(parent["max_steps"] or 300), step + 1), approve=approve,
-        parent_id=parent_id, fork_step=step, **option_overrides,
+        task=parent["task"] or "",
+        model=model or parent["model"],
+        api_base=api_base,
+        max_steps=max(int(parent["max_steps"] or 300), step + 1),
+        approve=approve,
+        parent_id=parent_id,
+        fork_step=step,
+        **option_overrides,
     )
     check_model(options.model, options.api_base)
     session = AgentSession(runtime, options, runtime.store.new_session_id())
@@ -352,10 +388,17 @@ def fork_session(runtime: Runtime, parent_id: str, step: int, *, instruction: st
         if hasattr(session.model, "position") and options.model == parent["model"]:
             session.model.position = len(rebuilt.turns)
         runtime.writer.flush()
-        what_next = f"New instruction from the user: {instruction}" if instruction else "Continue the original task."
-        sup = _make_supervisor(session, first_step=step + 1, resume_task=(
-            f"This session is a fork of session {parent_id} after its step {step}; the steps above are that "
-            f"session's. Files it had written by then are in your workspace; its jobs are not. {what_next}"))
+        what_next = (
+            f"New instruction from the user: {instruction}" if instruction else "Continue the original task."
+        )
+        sup = _make_supervisor(
+            session,
+            first_step=step + 1,
+            resume_task=(
+                f"This session is a fork of session {parent_id} after its step {step}; the steps above are that "
+                f"session's. Files it had written by then are in your workspace; its jobs are not. {what_next}"
+            ),
+        )
     except BaseException:
         session.close()
         raise

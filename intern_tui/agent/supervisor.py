@@ -331,7 +331,9 @@ class Supervisor:
         with self._cond:
             left, self._redirects = list(self._redirects), deque()
         for text in left:  # typed during the last step: say so rather than drop it silently
-            self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "undelivered", "reason": f"session {status}"})
+            self.emitter.emit(
+                Kind.REDIRECTED, {"text": text, "phase": "undelivered", "reason": f"session {status}"}
+            )
         self.status = status
         self.error = error
         payload: dict[str, Any] = {"status": status, "steps": self.step}

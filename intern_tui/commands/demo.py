@@ -26,19 +26,30 @@ def run(args: argparse.Namespace, home: Path) -> int:
     from ..agent.session import SessionOptions
 
     if not POLICY.is_file():
-        raise InternError(f"the demo policy is missing ({POLICY})",
-                          hint="run the demo from a source checkout of intern-tui (pip install -e .)")
+        raise InternError(
+            f"the demo policy is missing ({POLICY})",
+            hint="run the demo from a source checkout of intern-tui (pip install -e .)",
+        )
     if args.yes:
         approve = "all"
     elif args.headless:
         approve = "ask" if sys.stdin.isatty() else "none"
         if approve == "none":
-            print("intern-tui demo: no terminal to ask for approvals; the training jobs will be denied "
-                  "(add --yes to approve them)", file=sys.stderr)
+            print(
+                "intern-tui demo: no terminal to ask for approvals; the training jobs will be denied "
+                "(add --yes to approve them)",
+                file=sys.stderr,
+            )
     else:
         approve = "ask"
-    options = SessionOptions(task=TASK, model=f"script:{POLICY}", max_steps=40, approve=approve,
-                             deny_tools={"push_to_hub": DENY_PUSH}, title="intern-tui demo")
+    options = SessionOptions(
+        task=TASK,
+        model=f"script:{POLICY}",
+        max_steps=40,
+        approve=approve,
+        deny_tools={"push_to_hub": DENY_PUSH},
+        title="intern-tui demo",
+    )
     if args.headless:
         from .run import run_headless
 

@@ -72,29 +72,49 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
     )
 
 
-def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, fork: dict | None = None,
-                 options=None) -> int:
+def run_headless(
+    args: argparse.Namespace, home, resume_id: str | None = None, fork: dict | None = None, options=None
+) -> int:
     """Run a new session (TASK), a resumed one (`resume_id`) or a fork (`fork`: parent_id, step,
     instruction) without the TUI, printing its events."""
     from ..agent.session import Runtime, fork_session, resume_session, start_session
 
     task = (getattr(args, "task", None) or "").strip()
     if resume_id is None and fork is None and options is None and not task:
-        raise BadInput("a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"')
+        raise BadInput(
+            "a TASK is required in headless mode", hint='intern-tui run --headless "SFT Qwen on …"'
+        )
     runtime = Runtime.open(home, mirror=True)
     printer = Printer(sys.stdout, as_json=args.json)
     sub = runtime.bus.subscribe("headless")
     sup = None
     try:
-        approve = (options.approve if options is not None else None) or getattr(args, "approve", None) or "none"
+        approve = (
+            (options.approve if options is not None else None) or getattr(args, "approve", None) or "none"
+        )
         asker = terminal_approver(lambda: sup) if approve == "ask" else None
         if fork is not None:
-            sup = fork_session(runtime, fork["parent_id"], fork["step"], instruction=fork.get("instruction"),
-                               model=args.model, api_base=args.api_base, approve=approve, start=False,
-                               on_request=asker)
+            sup = fork_session(
+                runtime,
+                fork["parent_id"],
+                fork["step"],
+                instruction=fork.get("instruction"),
+                model=args.model,
+                api_base=args.api_base,
+                approve=approve,
+                start=False,
+                on_request=asker,
+            )
         elif resume_id is not None:
-            sup = resume_session(runtime, resume_id, model=args.model, api_base=args.api_base,
-                                 approve=approve, start=False, on_request=asker)
+            sup = resume_session(
+                runtime,
+                resume_id,
+                model=args.model,
+                api_base=args.api_base,
+                approve=approve,
+                start=False,
+                on_request=asker,
+            )
         else:
             options = options or session_options(args, task, headless=True)
             options.on_request = asker
@@ -109,9 +129,11 @@ def run_headless(args: argparse.Namespace, home, resume_id: str | None = None, f
         printer.print_events(e for e in sub.drain() if e.session_id == session_id)
         interrupts.restore()
         if not args.json:
-            print(f"\nsession {session_id} {sup.status}"
-                  + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
-                  file=sys.stderr)
+            print(
+                f"\nsession {session_id} {sup.status}"
+                + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
+                file=sys.stderr,
+            )
         return {"done": 0, "interrupted": 130}.get(sup.status, 1)
     finally:
         sub.close()
@@ -250,7 +272,9 @@ def format_event(e: Event) -> str | None:
     if k == Kind.JOB_METRIC:
         values = p.get("values") or {}
         shown = [n for n in HEADLINE_METRICS if isinstance(values.get(n), int | float)] or list(values)[:4]
-        return f"    {p.get('job_id')} step {p.get('step')}: " + " ".join(f"{n}={values[n]:.4g}" for n in shown)
+        return f"    {p.get('job_id')} step {p.get('step')}: " + " ".join(
+            f"{n}={values[n]:.4g}" for n in shown
+        )
     if k == Kind.JOB_FINISHED:
         return f"{tag} job {p.get('job_id')} {p.get('status')} (exit {p.get('exit_code')})"
     if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED):

@@ -89,7 +89,9 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
         out.write("approvals\n")
         for a in d["approvals"]:
             reason = f" — {a['reason']}" if a["reason"] else ""
-            how = {"always": " (always)", "edit": " (edited)", "auto": f" ({a['decided_by']})"}.get(a["decision"], "")
+            how = {"always": " (always)", "edit": " (edited)", "auto": f" ({a['decided_by']})"}.get(
+                a["decision"], ""
+            )
             out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status'] + how:<20}{reason}\n")
     if d["jobs"]:
         out.write("jobs\n")
@@ -156,7 +158,9 @@ def _import(store: Store, source: str) -> int:
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
         except UnicodeDecodeError as exc:
-            raise BadInput(f"{path} is not UTF-8 text", hint="export with: intern-tui sessions export ID") from exc
+            raise BadInput(
+                f"{path} is not UTF-8 text", hint="export with: intern-tui sessions export ID"
+            ) from exc
     print(f"imported session {session_id} ({count} events) — open it with: intern-tui replay {session_id}")
     return 0
 

@@ -19,8 +19,16 @@ def add_display_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ascii", action="store_true", help="ASCII symbols only (terminals without good Unicode)")
 
 
-def run_tui(args: argparse.Namespace, home: Path, *, task: str | None = None, resume_id: str | None = None,
-            fork: dict | None = None, replay_id: str | None = None, options=None) -> int:
+def run_tui(
+    args: argparse.Namespace,
+    home: Path,
+    *,
+    task: str | None = None,
+    resume_id: str | None = None,
+    fork: dict | None = None,
+    replay_id: str | None = None,
+    options=None,
+) -> int:
     """Open the app for a new session (`task` or asked), a resumed one, a fork, or a replay."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
@@ -32,10 +40,18 @@ def run_tui(args: argparse.Namespace, home: Path, *, task: str | None = None, re
             from .run import session_options
 
             options = session_options(args, task, headless=False)
-        app = InternApp(runtime, options=options, resume_id=resume_id, fork=fork, replay_id=replay_id,
-                        theme=args.theme or config.theme, keymap=config.keymap,
-                        ascii_only=getattr(args, "ascii", False), gpu=replay_id is None,
-                        default_model=getattr(args, "model", None))
+        app = InternApp(
+            runtime,
+            options=options,
+            resume_id=resume_id,
+            fork=fork,
+            replay_id=replay_id,
+            theme=args.theme or config.theme,
+            keymap=config.keymap,
+            ascii_only=getattr(args, "ascii", False),
+            gpu=replay_id is None,
+            default_model=getattr(args, "model", None),
+        )
         app.run()
         if app.exit_message:
             print(app.exit_message, file=sys.stderr)

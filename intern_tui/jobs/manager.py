@@ -419,9 +419,14 @@ class JobManager:
             handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
         elif row.get("pid"):  # its PID is free or belongs to another program now: never signal it
             code = read_exit_code(job_dir / "exit_code")
-            handle = ExitedHandle(code) if code is not None else GoneHandle(
-                "the job's process is gone (intern-tui was not running, or the machine restarted) and left "
-                "no exit code")
+            handle = (
+                ExitedHandle(code)
+                if code is not None
+                else GoneHandle(
+                    "the job's process is gone (intern-tui was not running, or the machine restarted) and left "
+                    "no exit code"
+                )
+            )
         else:  # never got a process: nothing to watch, but its end must still be recorded
             handle = GoneHandle("the job has no recorded process id")
         self._watch(

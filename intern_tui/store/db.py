@@ -149,7 +149,9 @@ def open_store(home: Path, *, create: bool = True) -> Store:
     home = Path(home).expanduser()
     hint_home = "pass a writable directory with --home DIR or set INTERN_TUI_HOME"
     if home.exists() and not home.is_dir():
-        raise BadInput(f"cannot use {home} as the intern-tui home: it is a file, not a directory", hint=hint_home)
+        raise BadInput(
+            f"cannot use {home} as the intern-tui home: it is a file, not a directory", hint=hint_home
+        )
     try:
         home.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

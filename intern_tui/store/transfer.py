@@ -30,11 +30,19 @@ def import_events(store: Store, lines: Iterable[str], *, source: str = "input") 
             continue
         try:
             raw = json.loads(redactor.sub(line))
-            event = Event(raw["session_id"], int(raw["seq"]), float(raw["ts"]), raw["kind"], raw.get("step"),
-                          raw.get("payload") or {})
+            event = Event(
+                raw["session_id"],
+                int(raw["seq"]),
+                float(raw["ts"]),
+                raw["kind"],
+                raw.get("step"),
+                raw.get("payload") or {},
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            raise BadInput(f"{source}:{number}: not an intern-tui event ({exc})",
-                           hint="export with: intern-tui sessions export ID --format events") from exc
+            raise BadInput(
+                f"{source}:{number}: not an intern-tui event ({exc})",
+                hint="export with: intern-tui sessions export ID --format events",
+            ) from exc
         if event.kind not in KINDS:
             raise BadInput(f"{source}:{number}: unknown event kind {event.kind!r}")
         event.payload_json = dumps(event.payload)
@@ -51,8 +59,10 @@ def import_events(store: Store, lines: Iterable[str], *, source: str = "input") 
     conn = store.connect()
     try:
         if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
-            raise BadInput(f"session {session_id} already exists in this store",
-                           hint="delete it first or import into another --home")
+            raise BadInput(
+                f"session {session_id} already exists in this store",
+                hint="delete it first or import into another --home",
+            )
         conn.execute("BEGIN IMMEDIATE")
         try:
             insert_events(conn, events)

@@ -194,8 +194,10 @@ class InternApp(NavigationMixin, App):
             return
         except Exception as exc:  # a bug must not kill the worker silently
             log.exception("starting the agent failed")
-            self.call_from_thread(self._start_failed, InternError(f"{type(exc).__name__}: {exc}",
-                                                                  hint="details in intern-tui.log"))
+            self.call_from_thread(
+                self._start_failed,
+                InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log"),
+            )
             return
         if self.resume_id is not None or self.fork is not None:  # show the history the agent remembers
             self.call_from_thread(self._preload, sup.emitter.session_id, sup.emitter.last_seq)
@@ -218,8 +220,9 @@ class InternApp(NavigationMixin, App):
         if dashboard is not None:
             dashboard.model = model
             if dashboard.ready:
-                dashboard.refresh_views({"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"},
-                                        rebuild=True)
+                dashboard.refresh_views(
+                    {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}, rebuild=True
+                )
 
     def _attach(self, sup) -> None:
         self.supervisor = sup
@@ -273,7 +276,9 @@ class InternApp(NavigationMixin, App):
 
     # -- actions: steering ------------------------------------------------------------------------------
 
-    STEERING = frozenset({"toggle_pause", "redirect", "approve", "approve_always", "deny", "edit", "interrupt"})
+    STEERING = frozenset(
+        {"toggle_pause", "redirect", "approve", "approve_always", "deny", "edit", "interrupt"}
+    )
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """Steering keys don't exist in a replay (hidden from the footer and inert)."""
@@ -432,7 +437,9 @@ class InternApp(NavigationMixin, App):
         rows = []
         for binding in bindings:
             keys = self._user_keymap.get(binding.id, binding.key)
-            shown = ", ".join(self.get_key_display(Binding(k.strip(), binding.action)) for k in keys.split(","))
+            shown = ", ".join(
+                self.get_key_display(Binding(k.strip(), binding.action)) for k in keys.split(",")
+            )
             rows.append((shown, binding.description, binding.id or "-"))
         rows += [
             ("ctrl+p", "command palette", "-"),

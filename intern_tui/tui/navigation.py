@@ -56,7 +56,9 @@ class NavigationMixin:
 
         conn = self.runtime.store.connect()
         try:
-            total = conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+            total = conn.execute(
+                "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
+            ).fetchone()[0]
             if not total:
                 self.call_from_thread(self.notify, "that session has no events", severity="warning")
                 return
@@ -85,7 +87,9 @@ class NavigationMixin:
 
     def _can_start_here(self) -> bool:
         if self.supervisor is not None and self.supervisor.running:
-            self.notify("an agent is already running in this window: interrupt it (x x) first", severity="warning")
+            self.notify(
+                "an agent is already running in this window: interrupt it (x x) first", severity="warning"
+            )
             return False
         if self.replay_id is not None:
             self.notify("this window is a replay; use: intern-tui resume ID", severity="warning")
@@ -110,7 +114,9 @@ class NavigationMixin:
         self.resume_id, self.fork, self.options = session_id, None, None
         self.start_agent()
 
-    def fork_from_browser(self, parent_id: str, step: int, instruction: str | None, model: str | None) -> None:
+    def fork_from_browser(
+        self, parent_id: str, step: int, instruction: str | None, model: str | None
+    ) -> None:
         if not self._can_start_here():
             return
         self._fresh_live_dashboard()

@@ -249,7 +249,9 @@ class SessionModel:
     def alerts_at(self, at: int | None = None) -> list[dict[str, Any]]:
         return [a for s, a in self.alerts if at is None or s <= at]
 
-    def gpu_at(self, at: int | None = None, history: int = 600) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    def gpu_at(
+        self, at: int | None = None, history: int = 600
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The latest GPU snapshot as of `at`, and up to `history` before it (for sparklines)."""
         samples = self.gpu
         end = len(samples) if at is None else bisect.bisect_right(self._gpu_seqs, at)
@@ -390,8 +392,11 @@ def _resumed(m: SessionModel, e: Event) -> set[str]:
 
 def _redirected(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
-    label = {"queued": "instruction queued", "delivered": "instruction delivered",
-             "undelivered": "instruction not delivered (the session ended first)"}.get(p.get("phase"), "instruction")
+    label = {
+        "queued": "instruction queued",
+        "delivered": "instruction delivered",
+        "undelivered": "instruction not delivered (the session ended first)",
+    }.get(p.get("phase"), "instruction")
     return m._add(e, "redirect", f"{label}: {p.get('text', '')}", phase=p.get("phase"))
 
 

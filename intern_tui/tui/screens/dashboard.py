@@ -124,7 +124,9 @@ class DashboardScreen(Screen):
 
     def on_agent_stream_needs_rebuild(self, event: AgentStream.NeedsRebuild) -> None:
         stream = self.query_one(AgentStream)
-        stream.rebuild(self.model.stream_at(self.at), window=REPLAY_WINDOW if self.at is not None else LIVE_WINDOW)
+        stream.rebuild(
+            self.model.stream_at(self.at), window=REPLAY_WINDOW if self.at is not None else LIVE_WINDOW
+        )
         if self.at is None:
             stream.rendered += self.model.evicted  # live counts include items evicted from memory
         self.dirty.discard("stream")

@@ -35,11 +35,14 @@ def event_batches(conn, session_id: str, size: int = LOAD_BATCH):
     """A session's stored events in seq order, `size` at a time. Job log events (the bulk of a long
     session) stay unparsed JSON until a log pane shows them."""
     rows = conn.execute(
-        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
+        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq",
+        (session_id,),
     )
     while batch := rows.fetchmany(size):
-        yield [Event(r[0], r[1], r[2], r[3], r[4], None, r[5]) if r[3] == "job_log" else Event.from_row(r)
-               for r in batch]
+        yield [
+            Event(r[0], r[1], r[2], r[3], r[4], None, r[5]) if r[3] == "job_log" else Event.from_row(r)
+            for r in batch
+        ]
 
 
 def load_session_model(conn, session_id: str) -> SessionModel:
@@ -53,11 +56,17 @@ def load_session_model(conn, session_id: str) -> SessionModel:
 class Timeline(Static):
     DEFAULT_CSS = "Timeline { height: 1; background: $boost; padding: 0 1; }"
 
-    def show(self, model: SessionModel, at: int, playing: bool, speed: int, glyphs, loading: int | None = None) -> None:
+    def show(
+        self, model: SessionModel, at: int, playing: bool, speed: int, glyphs, loading: int | None = None
+    ) -> None:
         if loading:
-            self.update(Text.assemble((" REPLAY ", "bold reverse"),
-                                      f"  loading… {model.last_seq:,} of {loading:,} events", ("  (keys work on "
-                                      "what is loaded)", "dim")))
+            self.update(
+                Text.assemble(
+                    (" REPLAY ", "bold reverse"),
+                    f"  loading… {model.last_seq:,} of {loading:,} events",
+                    ("  (keys work on what is loaded)", "dim"),
+                )
+            )
             return
         total = max(model.last_seq, 1)
         width = max(10, (self.size.width or 100) - 70)
@@ -66,10 +75,18 @@ class Timeline(Static):
         ts = model.started_ts or 0
         t = model.elapsed(at)
         state = f"{glyphs.run} playing ×{speed}" if playing else f"{glyphs.pause} paused ×{speed}"
-        self.update(Text.assemble(
-            (" REPLAY ", "bold reverse"), " ", bar, f"  event {at}/{model.last_seq}",
-            f"  step {model.step.at(at)}/{model.step.current}", f"  t+{fmt_duration(t)}" if ts else "",
-            f"  {state}", ("  ←/→ step · space play · : seek", "dim")))
+        self.update(
+            Text.assemble(
+                (" REPLAY ", "bold reverse"),
+                " ",
+                bar,
+                f"  event {at}/{model.last_seq}",
+                f"  step {model.step.at(at)}/{model.step.current}",
+                f"  t+{fmt_duration(t)}" if ts else "",
+                f"  {state}",
+                ("  ←/→ step · space play · : seek", "dim"),
+            )
+        )
 
 
 class SeekModal(ModalScreen[str | None]):
@@ -181,8 +198,10 @@ class ReplayScreen(DashboardScreen):
             if text.startswith("#"):
                 number = int(text[1:])
                 if not 1 <= number <= self.model.last_seq:
-                    self.app.notify(f"no event #{number}: this session has events 1–{self.model.last_seq}",
-                                    severity="warning")
+                    self.app.notify(
+                        f"no event #{number}: this session has events 1–{self.model.last_seq}",
+                        severity="warning",
+                    )
                     return
                 self.seek(number)
             else:
@@ -232,8 +251,9 @@ class ReplayScreen(DashboardScreen):
         self.seek(target)
 
     def _draw_timeline(self) -> None:
-        self.query_one(Timeline).show(self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs,
-                                      loading=self.loading)
+        self.query_one(Timeline).show(
+            self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs, loading=self.loading
+        )
 
     def loaded(self, events: list) -> None:
         """More events arrived from the loader (the UI thread folds them in: one reducer, one thread)."""

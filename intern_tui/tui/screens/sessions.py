@@ -107,13 +107,24 @@ class SessionBrowser(Screen):
         for r in self.rows:
             if query and not _matches(r, query):
                 continue
-            end = r["ended_at"] or (r["updated_at"] if r["status"] not in ("running", "paused", "waiting") else now)
-            started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+            end = r["ended_at"] or (
+                r["updated_at"] if r["status"] not in ("running", "paused", "waiting") else now
+            )
+            started = (
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+            )
             task = " ".join((r["task"] or "").split())
-            table.add_row(r["id"], r["status"], str(r["steps"] or 0), started,
-                          fmt_duration((end or 0) - (r["started_at"] or 0)) if r["started_at"] else "",
-                          display_model(r["model"])[:28], str(r["pending_approvals"] or ""),
-                          task[:70] + ("…" if len(task) > 70 else ""), key=r["id"])
+            table.add_row(
+                r["id"],
+                r["status"],
+                str(r["steps"] or 0),
+                started,
+                fmt_duration((end or 0) - (r["started_at"] or 0)) if r["started_at"] else "",
+                display_model(r["model"])[:28],
+                str(r["pending_approvals"] or ""),
+                task[:70] + ("…" if len(task) > 70 else ""),
+                key=r["id"],
+            )
             shown += 1
         title = self.query_one("#browser-title", Label)
         if not self.rows:
@@ -155,8 +166,10 @@ class SessionBrowser(Screen):
 
     def action_fork(self) -> None:
         if row := self.selected():
-            self.app.push_screen(ForkModal(row["id"], row["steps"] or 0, row["model"] or ""),
-                                 lambda result: result and self.app.fork_from_browser(row["id"], *result))
+            self.app.push_screen(
+                ForkModal(row["id"], row["steps"] or 0, row["model"] or ""),
+                lambda result: result and self.app.fork_from_browser(row["id"], *result),
+            )
 
     def action_delete(self) -> None:
         row = self.selected()
@@ -177,9 +190,13 @@ class SessionBrowser(Screen):
             self.app.notify(f"deleted {row['id']}")
             self.reload()
 
-        self.app.push_screen(ConfirmModal(f"Delete session {row['id']}?",
-                                          "Its events, approvals, files and workspace folder are removed. "
-                                          "This cannot be undone."), confirmed)
+        self.app.push_screen(
+            ConfirmModal(
+                f"Delete session {row['id']}?",
+                "Its events, approvals, files and workspace folder are removed. This cannot be undone.",
+            ),
+            confirmed,
+        )
 
     def action_close(self) -> None:
         self.app.pop_screen()

@@ -174,7 +174,11 @@ class FilesPane(Horizontal):
             return
         old, new = pair
         label = f"v{old.version}" if old else "∅"
-        mode = self.mode if self.mode == "unified" or scroll.size.width >= 70 else "unified: too narrow for side by side"
+        mode = (
+            self.mode
+            if self.mode == "unified" or scroll.size.width >= 70
+            else "unified: too narrow for side by side"
+        )
         scroll.border_title = f"{self.path}  {label} → v{new.version}  ({mode})"
         diff.update(self.diff_renderable(old, new))
 

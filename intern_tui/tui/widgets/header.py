@@ -79,10 +79,14 @@ class StatusHeader(Static):
             room = width - len(label) - 6 - len(tail)
         if len(title) > max(room, 8):
             title = title[: max(room, 8) - 1] + "…"
-        text = Text.assemble((f" {label} ", self._style(status)), "  ", (title, "bold"), "  ", (tail, "italic"))
+        text = Text.assemble(
+            (f" {label} ", self._style(status)), "  ", (title, "bold"), "  ", (tail, "italic")
+        )
         if text.plain != getattr(self, "_last_plain", None) or self.mode == "replay":
             self._last_plain = text.plain
-            self.update(text, layout=False)  # fixed height: a relayout per tick would repaint the whole screen
+            self.update(
+                text, layout=False
+            )  # fixed height: a relayout per tick would repaint the whole screen
 
     def _style(self, status: str) -> str:
         raw = STATUS_STYLES.get(status, "bold")

@@ -36,12 +36,14 @@ class MetricsView(Vertical):
         yield MetricsPane(id="metrics-pane")
 
     def show(self, records: list[Record], alerts: list[dict[str, Any]]) -> None:
-        forward = len(records) >= self._count and (self._count == 0 or records[self._count - 1][0] == self._last_seq)
+        forward = len(records) >= self._count and (
+            self._count == 0 or records[self._count - 1][0] == self._last_seq
+        )
         small = len(records) - self._count <= SYNC_REBUILD
         if forward and small and len(alerts) >= self._alerts:
-            for _, job_id, step, values in records[self._count:]:
+            for _, job_id, step, values in records[self._count :]:
                 self.book.add(job_id, step, values)
-            for alert in alerts[self._alerts:]:
+            for alert in alerts[self._alerts :]:
                 self.book.add_alert(alert)
             self._mark(records, alerts)
             self.query_one(MetricsPane).update_book(self.book)
