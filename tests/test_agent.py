@@ -327,3 +327,20 @@ def test_unknown_cost_is_never_auto_approved_under_a_budget():
     budget.charge({"usd": 2.0})
     budget.recharge({"usd": 2.0}, {"usd": 4.5})
     assert budget.spent_usd == 4.5 and not budget.allows({"usd": 1.0})[0]
+
+
+def test_an_alert_reaches_the_agent_and_can_pause_it(runtime, tmp_path, cp):
+    sup = start(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")],
+                pause_on_alert=True)
+    cp.wait_reached("one")
+    sup.notify_alert({"job_id": "job-1", "kind": "reward_collapse", "severity": "critical",
+                      "message": "reward std is 0 on 5 logging steps: lower beta or add reward variance"})
+    cp.release("one")
+    wait_for(lambda: sup.status == "paused")  # paused at the boundary, before the next model call
+    assert sup.agent.model.inner.position == 1
+    sup.resume()
+    assert sup.wait(30)
+    second_call = user_texts(sup.agent.model.inner.seen_messages[1])
+    assert any("Alert from the job monitor: reward std is 0" in t for t in second_call)
+    delivered = [e for e in events(runtime, sup.emitter.session_id, ["alert"]) if e.payload.get("delivered")]
+    assert len(delivered) == 1
