@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Log
 from ..state import JobItem
 from .header import fmt_duration
 
-KEY_METRICS = ("loss", "reward", "kl", "eval_loss", "learning_rate")
+KEY_METRICS = ("loss", "reward")
 MAX_LINES_PER_FRAME = 120
 
 
@@ -31,7 +31,8 @@ class JobsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("job", "backend", "status", "time", "steps", "latest", "script")
+        # the columns that fit a side pane; backend and script are in the log's title
+        table.add_columns("job", "script", "status", "time", "steps", "latest")
         yield table
         yield Log(id="job-log", max_lines=5000, highlight=False)
 
@@ -45,15 +46,14 @@ class JobsPane(Vertical):
         self._rows = []
         for job in jobs:
             end = job.ended_ts if job.status_at(at) != "running" else time.time()
-            latest = "  ".join(f"{k}={job.latest[k]:.4g}" for k in KEY_METRICS if k in job.latest)
+            latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in KEY_METRICS[:2] if k in job.latest)
             table.add_row(
-                job.id,
-                job.backend,
+                job.id.removeprefix("job-"),
+                job.script if job.backend == "local" else f"{job.script} (hf)",
                 job.status_at(at),
                 fmt_duration((end or job.started_ts) - job.started_ts),
                 str(job.metric_steps),
                 latest,
-                job.script,
                 key=job.id,
             )
             self._rows.append(job.id)
