@@ -330,11 +330,21 @@ def test_unknown_cost_is_never_auto_approved_under_a_budget():
 
 
 def test_an_alert_reaches_the_agent_and_can_pause_it(runtime, tmp_path, cp):
-    sup = start(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")],
-                pause_on_alert=True)
+    sup = start(
+        runtime,
+        tmp_path,
+        [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")],
+        pause_on_alert=True,
+    )
     cp.wait_reached("one")
-    sup.notify_alert({"job_id": "job-1", "kind": "reward_collapse", "severity": "critical",
-                      "message": "reward std is 0 on 5 logging steps: lower beta or add reward variance"})
+    sup.notify_alert(
+        {
+            "job_id": "job-1",
+            "kind": "reward_collapse",
+            "severity": "critical",
+            "message": "reward std is 0 on 5 logging steps: lower beta or add reward variance",
+        }
+    )
     cp.release("one")
     wait_for(lambda: sup.status == "paused")  # paused at the boundary, before the next model call
     assert sup.agent.model.inner.position == 1
