@@ -19,6 +19,7 @@ import shutil
 import socket
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import BadInput
@@ -28,6 +29,20 @@ from .schema import SCHEMA_VERSION, current_version, migrate
 
 DB_NAME = "sessions.db"
 MOVE_ASIDE = "move the file aside (nothing was changed) or pass another --home"
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection):
+    """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on any exception (unless SQLite already rolled back, as it
+    does on a full disk). Connections from `Store.connect` are in autocommit mode: this is how we write."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class Store:
@@ -79,11 +94,9 @@ class Store:
         return recovered
 
     def _mark_interrupted(self, conn: sqlite3.Connection, session_id: str) -> bool:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             status = conn.execute("SELECT status FROM sessions WHERE id = ?", (session_id,)).fetchone()
             if not status or status[0] not in ACTIVE_STATUSES:
-                conn.execute("ROLLBACK")
                 return False
             seq = conn.execute(
                 "SELECT coalesce(max(seq), 0) FROM events WHERE session_id = ?", (session_id,)
@@ -93,11 +106,7 @@ class Store:
                 conn,
                 [Event(session_id, seq + 1, time.time(), Kind.INTERRUPTED, None, payload, dumps(payload))],
             )
-            conn.execute("COMMIT")
             return True
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def new_session_id(self) -> str:
         """Short, sortable, unique: 261122-2048-a1b2 (date-time of creation plus 4 random hex)."""

@@ -13,7 +13,7 @@ from typing import TextIO
 from ..errors import BadInput
 from ..events import KINDS, Event, Kind, dumps
 from ..redact import default_redactor
-from .db import Store, check_session_id
+from .db import Store, check_session_id, write_transaction
 from .projection import insert_events
 from .queries import iter_events
 
@@ -58,18 +58,13 @@ def import_events(store: Store, lines: Iterable[str], *, source: str = "input") 
     session_id = check_session_id(events[0].session_id)
     conn = store.connect()
     try:
-        if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
-            raise BadInput(
-                f"session {session_id} already exists in this store",
-                hint="delete it first or import into another --home",
-            )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):  # the existence check inside: two imports can't both pass it
+            if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                raise BadInput(
+                    f"session {session_id} already exists in this store",
+                    hint="delete it first or import into another --home",
+                )
             insert_events(conn, events)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
     return session_id, len(events)
@@ -83,16 +78,11 @@ def delete_session(store: Store, session_id: str, *, workspace: bool = True) -> 
     conn = store.connect()
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             for table in SESSION_TABLES:
                 if table in tables:
                     conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     finally:
         conn.close()
         lock.release(remove=True)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ..bus import EventBus
 from ..events import Event
+from .db import write_transaction
 from .projection import insert_events
 
 log = logging.getLogger(__name__)
@@ -110,14 +111,8 @@ class StoreWriter(threading.Thread):
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, work) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             work()
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
-                conn.execute("ROLLBACK")
-            raise
 
     def _commit_one_by_one(self, conn: sqlite3.Connection, batch: Sequence[Event], cause: Exception) -> None:
         """Isolate the bad event: everything else is stored with its projections; the event log keeps the

@@ -186,7 +186,8 @@ class Series:
 
 
 def to_number(value: Any) -> float | None:
-    """A metric value as float: numbers and numeric strings ('0.2013', 'nan'); None for anything else."""
+    """A metric value as float: numbers and numeric strings ('0.2013', 'nan'); None for anything else.
+    (The same rule as jobs.metrics.to_float, repeated so the dashboard doesn't import the jobs package.)"""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
