@@ -14,7 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("tui", "demo", "run", "resume", "fork", "replay", "sessions", "mirror", "gpu")
+COMMANDS = ("tui", "demo", "run", "resume", "fork", "replay", "sessions", "mirror", "gpu", "doctor")
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
@@ -29,6 +29,7 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
   intern-tui sessions list|show|export|import|delete
   intern-tui mirror status|push [ID]              the private Hub dataset that mirrors your sessions
   intern-tui gpu [--json]                         one snapshot of the GPU table
+  intern-tui doctor [--json]                      what this machine gives intern-tui: sandbox, GPU, packages
 
 IDs may be abbreviated to any unique prefix, or 'last'."""
 
@@ -138,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "gpu", "print one snapshot of the GPU table (says so when there is none)")
     gpu_cmd.add_arguments(p)
+
+    p = command(sub, "doctor", "check the sandbox (isolation level), GPU, packages and model setup")
+    p.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     return parser
 
 
@@ -253,6 +257,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from .commands import gpu
 
         return gpu.run(args)
+    if command == "doctor":
+        from .commands import doctor
+
+        return doctor.run(args, home_from(args))
     if command == "demo":
         from .commands import demo
 

@@ -42,6 +42,7 @@ class Kind(StrEnum):
     PLAN = "plan"
     STEP_STARTED = "step_started"
     TOKEN_USAGE = "token_usage"
+    SANDBOX = "sandbox"  # the worker that runs agent code started, was restarted, or was killed
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)

@@ -293,15 +293,22 @@ def test_the_same_tool_result_every_step_is_a_doom_loop(runtime, tmp_path):
         "import time\ntime.sleep(120)",
         "from time import sleep as nap\nnap(120)",
         "import time as t\nt.sleep(120)",
+        "n = 0\nwhile True:\n    n += 1",  # busy, not sleeping
     ],
 )
-def test_interrupt_wakes_a_sleeping_step(runtime, tmp_path, code):
-    sup = start(runtime, tmp_path, [("Wait a long time.", code), ("Never.", "print('no')")])
-    wait_for(lambda: events(runtime, sup.emitter.session_id, ["code_action"]))
+def test_interrupt_stops_the_running_code_and_keeps_the_worker(runtime, tmp_path, code):
+    # list_files() first: once its result is recorded the worker is inside the code, about to block
+    sup = start(
+        runtime, tmp_path, [("Wait a long time.", "list_files()\n" + code), ("Never.", "print('no')")]
+    )
+    wait_for(lambda: events(runtime, sup.emitter.session_id, ["tool_result"]))
     sup.interrupt()
     assert sup.wait(20) and sup.status == "interrupted"
     obs = events(runtime, sup.emitter.session_id, ["observation"])
-    assert "interrupted by the user while sleeping" in obs[-1].payload["error"]
+    assert "interrupted by the user" in obs[-1].payload["error"]
+    # the code stopped inside the worker: it was not killed, so the agent's variables survive
+    phases = [e.payload["phase"] for e in events(runtime, sup.emitter.session_id, ["sandbox"])]
+    assert phases == ["started"]
 
 
 def test_sleep_still_sleeps_when_nobody_interrupts(runtime, tmp_path):

@@ -18,6 +18,7 @@ from ..bus import Emitter, EventBus
 from ..errors import BadInput, InternError
 from ..events import Kind
 from ..redact import default_redactor
+from ..sandbox import SandboxSettings, resolve_isolation, settings_from_config
 from ..store import Store, StoreWriter, open_store
 from ..store.queries import get_session, iter_events
 from .approvals import ApprovalQueue, Budget
@@ -72,6 +73,7 @@ class SessionOptions:
     fork_step: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    sandbox: SandboxSettings | None = None  # None: the [sandbox] table of config.toml
 
 
 class AgentSession:
@@ -89,6 +91,7 @@ class AgentSession:
                 hint="attach to that process, or wait for it to stop",
             )
         self.jobs = None
+        self.executor = None
         try:
             self._build(options, session_id, next_seq)
         except BaseException:
@@ -100,12 +103,15 @@ class AgentSession:
         from smolagents import CodeAgent  # deferred: the UI builds sessions off its first frame
         from smolagents.monitoring import AgentLogger, LogLevel
 
+        from ..sandbox.executor import WorkerExecutor
         from ..tools import REGISTRY, ToolContext, ToolGate
         from .models import build_model
         from .prompts import INSTRUCTIONS
-        from .sandbox import FunctionTool, SandboxedExecutor
+        from .tools import FunctionTool
 
         runtime = self.runtime
+        self.sandbox = options.sandbox or _sandbox_from_config()
+        self.isolation = resolve_isolation(self.sandbox)
         self.workspace = self.store.workspace(session_id)
         self.workspace.mkdir(parents=True, exist_ok=True)
         from ..templates import install as install_templates
@@ -135,12 +141,23 @@ class AgentSession:
         self.gate = ToolGate(self.ctx, REGISTRY)
         tools = [FunctionTool(spec, self.gate) for spec in REGISTRY.values()]
         self.model = build_model(options.model, options.api_base, **options.model_kwargs)
+        self.executor = WorkerExecutor(
+            self.workspace,
+            lambda name, args, kwargs: self.gate.invoke(name, tuple(args), kwargs),
+            isolation=self.isolation,
+            limits=self.sandbox.limits,
+            redactor=self.redactor,
+            interrupted=self.gate.interrupted,
+            on_event=lambda payload: self.emitter.emit(Kind.SANDBOX, payload),
+            log_path=self.store.home / "run" / f"{session_id}.worker.log",
+        )
+        self.executor.prestart([tool.name for tool in tools])
         self.agent = CodeAgent(
             tools=tools,
             model=self.model,
             instructions=INSTRUCTIONS,
             max_steps=options.max_steps,
-            executor=SandboxedExecutor(self.redactor, interrupted=self.gate.interrupted),
+            executor=self.executor,
             logger=AgentLogger(level=LogLevel.OFF, console=Console(file=io.StringIO())),
         )
         self.supervisor = None
@@ -157,14 +174,24 @@ class AgentSession:
             "approve": self.options.approve,
             "parent_id": self.options.parent_id,
             "fork_step": self.options.fork_step,
+            "isolation": self.isolation.level,
+            "isolation_detail": self.isolation.detail,
             **extra,
         }
 
     def close(self) -> None:
+        if self.executor is not None:
+            self.executor.cleanup()
         if self.jobs is not None:
             self.jobs.shutdown()
         self.runtime.writer.flush()
         self.lock.release()
+
+
+def _sandbox_from_config() -> SandboxSettings:
+    from ..config import load_config
+
+    return settings_from_config(load_config().section("sandbox"))
 
 
 def _job_manager(session: AgentSession):

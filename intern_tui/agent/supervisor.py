@@ -144,6 +144,9 @@ class Supervisor:
             self._cond.notify_all()
         self.gate.interrupted.set()
         self.agent.interrupt()
+        stop_code = getattr(self.agent.python_executor, "interrupt", None)
+        if stop_code is not None:  # the code running now in the worker, if any
+            stop_code(reason)
         self.approvals.cancel_all(reason)
         self.emitter.emit(Kind.INTERRUPTED, {"reason": reason, "phase": "requested"})
 
@@ -342,12 +345,12 @@ class Supervisor:
             self.emitter.emit(Kind.ERROR, {"message": error, "where": "session"})
         self.emitter.emit(Kind.SESSION_ENDED, payload)
         self.flush()
-        self._done.set()
-        if self.on_end:
+        if self.on_end:  # before wait() returns: whoever waited may delete or resume the session next
             try:
                 self.on_end(self)
             except Exception:
                 log.exception("on_end hook failed")
+        self._done.set()
 
 
 def _plain(value: Any) -> Any:

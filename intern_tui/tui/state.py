@@ -128,6 +128,7 @@ class SessionModel:
         self.model = ""
         self.parent_id: str | None = None
         self.fork_step: int | None = None
+        self.isolation: str | None = None  # how agent code is fenced: "bubblewrap" | "process"
         self.started_ts: float | None = None
         self.last_ts: float | None = None
         self.last_seq = 0
@@ -283,6 +284,7 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
     m.max_steps = p.get("max_steps") or m.max_steps
     m.parent_id = p.get("parent_id")
     m.fork_step = p.get("fork_step")
+    m.isolation = p.get("isolation") or m.isolation
     if m.started_ts is None:
         m.started_ts = e.ts
     m.status.set(e.seq, "running")

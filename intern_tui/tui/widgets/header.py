@@ -34,6 +34,10 @@ STATUS_STYLES = {
 }
 
 
+# How the agent's code is isolated (sandbox/isolation.py); "process" means no OS-level fence.
+ISOLATION_LABELS = {"bubblewrap": "bwrap", "process": "process-only!"}
+
+
 def fmt_duration(seconds: float) -> str:
     seconds = int(seconds)
     h, rem = divmod(seconds, 3600)
@@ -67,6 +71,8 @@ class StatusHeader(Static):
             fmt_duration(model.elapsed(at, now=time.time())),
             f"tok {fmt_tokens(tokens_in)}↑ {fmt_tokens(tokens_out)}↓" + (f" ${cost:.2f}" if cost else ""),
         ]
+        if model.isolation:
+            facts.append(f"sandbox:{ISOLATION_LABELS.get(model.isolation, model.isolation)}")
         if self.extra:
             facts.append(self.extra)
         tail = "  ".join(facts)
