@@ -16,6 +16,7 @@ from typing import Any
 
 from .events import Event, dumps
 from .redact import Redactor, default_redactor
+from .sanitize import clean_value, json_needs_cleaning
 
 
 class Subscription:
@@ -115,6 +116,9 @@ class Emitter:
     def emit(self, kind: str, payload: dict[str, Any] | None = None, *, step: int | None = None) -> Event:
         payload = payload or {}
         raw = dumps(payload)
+        if json_needs_cleaning(raw):  # terminal control sequences never travel further (sanitize.py)
+            payload = clean_value(payload)
+            raw = dumps(payload)
         clean = self.redactor.sub(raw)
         if clean is not raw:
             try:

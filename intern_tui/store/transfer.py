@@ -13,6 +13,7 @@ from typing import TextIO
 from ..errors import BadInput
 from ..events import KINDS, Event, Kind, dumps
 from ..redact import default_redactor
+from ..sanitize import clean_value
 from .db import Store, check_session_id, write_transaction
 from .projection import insert_events
 from .queries import iter_events
@@ -36,7 +37,7 @@ def import_events(store: Store, lines: Iterable[str], *, source: str = "input") 
                 float(raw["ts"]),
                 raw["kind"],
                 raw.get("step"),
-                raw.get("payload") or {},
+                clean_value(raw.get("payload") or {}),  # no terminal control sequences from a file
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise BadInput(

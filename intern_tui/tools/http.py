@@ -7,7 +7,9 @@ never touch a socket. Successful GET responses are cached under the session work
 served rather than nothing ("continue from what you have").
 
 Secrets: request headers (API keys, HF tokens) are never written to the cache, returned or logged; the
-cache key is the URL only, and no tool puts a secret in a URL.
+cache key is the URL only, and no tool puts a secret in a URL. A request that carries a credential goes
+only to an allow-listed host (`TOKEN_HOSTS`) and follows a redirect only to the same scheme, host and port;
+a redirect anywhere else comes back as the 3xx response instead (the token is never replayed to it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from .base import ToolError
 
 USER_AGENT = "intern-tui/0.1 (research tools)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Headers that carry a credential, and the hosts (with their subdomains) that may receive one.
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "cookie"})
+TOKEN_HOSTS = ("huggingface.co", "hf.co", "api.semanticscholar.org")
 DEFAULT_TTL = 24 * 3600.0
 MAX_BACKOFF = 30.0
 
@@ -100,19 +105,38 @@ def is_offline_env() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow redirects, but never carry credentials to another host."""
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port or default
+
+
+def has_credentials(headers: dict[str, str]) -> bool:
+    return any(name.lower() in CREDENTIAL_HEADERS for name in headers)
+
+
+def token_host_allowed(url: str, allowed: tuple[str, ...] = TOKEN_HOSTS) -> bool:
+    scheme, host, _ = origin(url)
+    return scheme == "https" and any(host == h or host.endswith("." + h) for h in allowed)
+
+
+class _CredentialSafeRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects of public requests; a request that carries a credential is followed only to the
+    same scheme, host and port, else the 3xx comes back to the caller (never its token to another origin)."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        new = super().redirect_request(req, fp, code, msg, headers, newurl)
-        if new is not None and host_of(newurl) != host_of(req.full_url):
-            for name in ("Authorization", "X-api-key", "X-Api-Key"):
-                new.headers.pop(name, None)
-                new.unredirected_hdrs.pop(name, None)
-        return new
+        carries = has_credentials(dict(req.header_items()))
+        if carries and origin(newurl) != origin(req.full_url):
+            return None  # urllib then raises HTTPError for the 3xx: the caller sees where it pointed
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_SameHostRedirects())
+_OPENER = urllib.request.build_opener(_CredentialSafeRedirects())
 
 
 def urllib_transport(request: Request) -> Response:
@@ -148,8 +172,10 @@ class Http:
         offline: bool | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        token_hosts: tuple[str, ...] = TOKEN_HOSTS,
     ):
         self.cache_dir = cache_dir
+        self.token_hosts = token_hosts
         self.transport = transport or urllib_transport
         self.retries = retries
         self.backoff = backoff
@@ -214,6 +240,12 @@ class Http:
         return {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(extra or {})}
 
     def _send(self, request: Request, retries: int | None) -> Response:
+        if has_credentials(request.headers) and not token_host_allowed(request.url, self.token_hosts):
+            raise ToolError(
+                f"refusing to send a credential to {host_of(request.url)}: tokens go only to "
+                + ", ".join(self.token_hosts)
+                + " over https"
+            )
         if self.is_offline():
             raise Unreachable(offline_message(request.url) + " [HF_HUB_OFFLINE is set]")
         request.timeout = self.timeout
