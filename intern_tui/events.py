@@ -42,6 +42,7 @@ class Kind(StrEnum):
     PLAN = "plan"
     STEP_STARTED = "step_started"
     TOKEN_USAGE = "token_usage"
+    EVAL_RESULT = "eval_result"  # one model's score on one benchmark (tools/evaluate.py)
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)

@@ -128,7 +128,13 @@ class AgentSession:
             emitter=self.emitter,
             approvals=self.approvals,
             redactor=self.redactor,
-            settings=dict(options.extra),
+            # what the research tools read: the task (its base model, benchmarks), the session's model
+            settings={
+                "task": options.task,
+                "llm": options.model,
+                "api_base": options.api_base,
+                **options.extra,
+            },
         )
         self.jobs = _job_manager(self)
         self.ctx.jobs = self.jobs
