@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 
-from intern_tui.templates import DATA_FILES, TEMPLATE_DIR, TEMPLATES, install
+from intern_tui.templates import DATA_FILES, EVAL_FILES, TEMPLATE_DIR, TEMPLATES, install
 
 SHARED = re.compile(r"# --- intern-tui template helpers.*?# --- end of shared helpers", re.S)
 
@@ -51,7 +51,7 @@ def test_bundled_datasets(name, columns, rows):
 
 def test_install_copies_without_clobbering(tmp_path):
     written = install(tmp_path)
-    assert sorted(written) == sorted([*TEMPLATES.values(), *DATA_FILES])
+    assert sorted(written) == sorted([*TEMPLATES.values(), *DATA_FILES, *EVAL_FILES])
     (tmp_path / "train_sft.py").write_text("# edited by the agent\n")
     assert install(tmp_path) == []
     assert (tmp_path / "train_sft.py").read_text() == "# edited by the agent\n"

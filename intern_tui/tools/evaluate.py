@@ -73,7 +73,20 @@ def _resolve_model(ctx: ToolContext, model: str, backend: str) -> str:
     return model
 
 
+def _validate(ctx: ToolContext, model: Any, benchmark: Any, limit: Any, baseline: Any, backend: str):
+    bench = resolve(benchmark)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ToolError("limit must be a whole number ≥ 1, or None for the whole benchmark")
+    if backend not in ("local", "hf"):
+        raise ToolError(f"backend must be 'local' or 'hf', not {backend!r}")
+    resolved_baseline = _resolve_model(ctx, baseline, backend) if baseline else None
+    return bench, _resolve_model(ctx, model, backend), resolved_baseline
+
+
 def estimate_evaluate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The cost, like a launch's; a bad benchmark, model or limit is refused before anyone is asked."""
+    _validate(ctx, arguments.get("model"), arguments.get("benchmark"), arguments.get("limit"),
+              arguments.get("baseline"), arguments.get("backend") or "local")  # fmt: skip
     estimate = cost_estimate(ctx, arguments)
     estimate["summary"] = f"evaluate on {arguments.get('benchmark')}: {estimate['summary']}"
     return estimate
@@ -107,16 +120,12 @@ def evaluate(
     from ..templates import install
     from .launch_guard import task_base_models
 
-    bench = resolve(benchmark)
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ToolError("limit must be a whole number ≥ 1, or None for the whole benchmark")
-    model = _resolve_model(ctx, model, backend)
+    bench, model, baseline = _validate(ctx, model, benchmark, limit, baseline, backend)
     base_of_task = [b.lower() for b in task_base_models(ctx.settings.get("task", ""), ctx.settings)]
     args: list[str] = ["--model", model, "--benchmark", bench.name, "--label", model_label(model)]
     if model.lower() in base_of_task:
         args.append("--model-is-base")
     if baseline:
-        baseline = _resolve_model(ctx, baseline, backend)
         args += ["--baseline", baseline, "--baseline-label", model_label(baseline)]
     if limit:
         args += ["--limit", str(limit)]
@@ -185,10 +194,26 @@ def eval_results(ctx: ToolContext, benchmark: str | None = None) -> dict:
     return {"table": results_table(results), "pending": pending}
 
 
-def emit_eval_result(emit, text: str, job_id: str) -> bool:
-    """Used by the job watcher: a marked line becomes an `eval_result` event. True if it was one."""
-    payload = parse_eval_line(text, job_id)
-    if payload is None:
-        return text.startswith(EVAL_MARKER)  # a broken marked line is still not output for a human
-    emit(Kind.EVAL_RESULT, payload)
-    return True
+TRACKIO_MARKER = "@@intern-tui-trackio@@"
+MARKERS = (EVAL_MARKER, TRACKIO_MARKER)
+
+
+def emit_marked_line(emit, text: str, job_id: str) -> bool:
+    """Used by the job watcher for lines the templates mark for intern-tui: an evaluation's score becomes
+    an `eval_result` event, Trackio's whereabouts a `tracking` event. True if the line was one of ours
+    (a broken one included: it is still not output for a human)."""
+    if text.startswith(EVAL_MARKER):
+        payload = parse_eval_line(text, job_id)
+        if payload is not None:
+            emit(Kind.EVAL_RESULT, payload)
+        return True
+    if text.startswith(TRACKIO_MARKER):
+        try:
+            info = json.loads(text[len(TRACKIO_MARKER) :])
+        except ValueError:
+            return True
+        if isinstance(info, dict):
+            fields = {k: str(info[k]) for k in ("project", "dir", "command") if info.get(k)}
+            emit(Kind.TRACKING, {"job_id": job_id, "tool": "trackio", **fields})
+        return True
+    return False

@@ -62,7 +62,7 @@ def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
     from .launch_guard import launch_checks
 
     estimate = cost_estimate(ctx, arguments)
-    checks = launch_checks(ctx, arguments)
+    checks = launch_checks(ctx, arguments) if ctx is not None else {}
     if checks.get("flags"):
         estimate["summary"] += " · ⚠ " + " · ⚠ ".join(checks["flags"])
     return {**estimate, **checks}

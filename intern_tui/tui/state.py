@@ -152,6 +152,7 @@ class SessionModel:
         self._gpu_seqs: deque[int] = deque(maxlen=max_gpu if live else None)
         self.plan = _History([])
         self.evals: list[tuple[int, dict[str, Any]]] = []  # (seq, eval_result payload)
+        self.tracking: dict[str, dict[str, Any]] = {}  # job id -> where its Trackio dashboard is
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
         self.event_times: list[float] = []  # replay only: ts of each event, index seq - 1 (for playback)
 
@@ -562,6 +563,15 @@ def _eval_result(m: SessionModel, e: Event) -> set[str]:
     }
 
 
+def _tracking(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.tracking[p.get("job_id") or "?"] = p
+    where = f" (logs in {p['dir']})" if p.get("dir") else ""
+    return m._add(
+        e, "job", f"job {p.get('job_id')} logs to Trackio: {p.get('command')}{where}", job_id=p.get("job_id")
+    )
+
+
 def _doom_loop(m: SessionModel, e: Event) -> set[str]:
     return m._add(
         e, "doom", f"loop detected: {e.payload.get('reason')} — the agent was told to change approach"
@@ -625,6 +635,7 @@ _HANDLERS = {
     Kind.GPU_SAMPLE: _gpu_sample,
     Kind.ALERT: _alert,
     Kind.EVAL_RESULT: _eval_result,
+    Kind.TRACKING: _tracking,
     Kind.DOOM_LOOP: _doom_loop,
     Kind.COMPACTED: _compacted,
     Kind.PLAN: _plan,
