@@ -217,6 +217,9 @@ def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task:
         flush=session.runtime.writer.flush,
         on_end=on_end,
     )
+    from .persistence import install_persistence_guard  # a too-early final answer gets one nudge
+
+    install_persistence_guard(session.agent, session.supervisor, session.ctx, session.options)
     return session.supervisor
 
 

@@ -563,6 +563,10 @@ def _eval_result(m: SessionModel, e: Event) -> set[str]:
     }
 
 
+def _nudged(m: SessionModel, e: Event) -> set[str]:
+    return m._add(e, "doom", f"final answer sent back: {e.payload.get('reason')} — the agent was told to keep going")
+
+
 def _tracking(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     m.tracking[p.get("job_id") or "?"] = p
@@ -636,6 +640,7 @@ _HANDLERS = {
     Kind.ALERT: _alert,
     Kind.EVAL_RESULT: _eval_result,
     Kind.TRACKING: _tracking,
+    Kind.NUDGED: _nudged,
     Kind.DOOM_LOOP: _doom_loop,
     Kind.COMPACTED: _compacted,
     Kind.PLAN: _plan,
