@@ -43,7 +43,9 @@ class Kind(StrEnum):
     STEP_STARTED = "step_started"
     TOKEN_USAGE = "token_usage"
     EVAL_RESULT = "eval_result"  # one model's score on one benchmark (tools/evaluate.py)
-    NUDGED = "nudged"  # a final answer sent back: the goal is not met and budget remains (agent/persistence.py)
+    NUDGED = (
+        "nudged"  # a final answer sent back: the goal is not met and budget remains (agent/persistence.py)
+    )
     TRACKING = "tracking"  # a job logs to an experiment tracker (Trackio): where its dashboard is
 
 

@@ -27,7 +27,9 @@ def goal_unmet(workspace) -> str | None:
     rows = results_table(results)
     trained = [row for row in rows if row["models"]]
     if not trained:
-        return "no trained model has been evaluated on a benchmark yet (evaluate(model, benchmark, baseline=…))"
+        return (
+            "no trained model has been evaluated on a benchmark yet (evaluate(model, benchmark, baseline=…))"
+        )
     for row in trained:
         best = max((m["score"] for m in row["models"] if m["score"] is not None), default=None)
         base = (row["base"] or {}).get("score")

@@ -564,7 +564,9 @@ def _eval_result(m: SessionModel, e: Event) -> set[str]:
 
 
 def _nudged(m: SessionModel, e: Event) -> set[str]:
-    return m._add(e, "doom", f"final answer sent back: {e.payload.get('reason')} — the agent was told to keep going")
+    return m._add(
+        e, "doom", f"final answer sent back: {e.payload.get('reason')} — the agent was told to keep going"
+    )
 
 
 def _tracking(m: SessionModel, e: Event) -> set[str]:
