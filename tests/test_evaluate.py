@@ -99,9 +99,9 @@ async def test_the_evals_pane_shows_base_and_gains():
         await pilot.pause()
         table = app.query_one(DataTable)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
-        assert rows[0][:3] == ["tiny-arith (accuracy)", "job-1/tiny-init (base)", "0.125"]
-        assert rows[1][1:5] == ["job-1", "0.625", "0.125", "+0.500"] and rows[2][4] == "-0.025"
-        assert rows[3][:2] == ["gsm8k (accuracy)", "job-2"] and rows[3][4] == "—"
+        assert rows[0][0] == "tiny-arith · accuracy" and rows[1][:2] == ["1/tiny-init (base)", "0.125"]
+        assert rows[2] == ["1", "0.625", "0.125", "+0.500", ""] and rows[3][3] == "-0.025"
+        assert rows[4][0] == "gsm8k · accuracy" and rows[5][:4] == ["2", "0.310", "—", "—"]
 
 
 def test_unknown_benchmarks_and_missing_models_are_one_clear_error(tmp_path):

@@ -37,7 +37,7 @@ class EvalsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         table = DataTable(id="evals-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("benchmark", "model", "score", "base", "vs base", "n")
+        table.add_columns("model", "score", "base", "vs base", "n")  # narrow enough for a side pane
         yield table
         yield Static(
             "No evaluations yet.\nevaluate(model, benchmark) results appear here, the base model beside.",
@@ -61,11 +61,12 @@ class EvalsPane(Vertical):
         for row in rows:
             base = row["base"]
             base_score = base["score"] if base else None
-            metric = row.get("metric") or ""
+            table.add_row(
+                Text(f"{row['benchmark']} · {row.get('metric') or 'score'}", style="bold"), "", "", "", ""
+            )
             if base is not None:
                 table.add_row(
-                    Text(f"{row['benchmark']} ({metric})", style="bold"),
-                    Text(f"{base['label']} (base)", style="italic"),
+                    Text(f"{_short(base['label'])} (base)", style="italic"),
                     _score(base_score),
                     "",
                     "",
@@ -73,10 +74,14 @@ class EvalsPane(Vertical):
                 )
             for m in row["models"]:
                 table.add_row(
-                    "" if base is not None else Text(f"{row['benchmark']} ({metric})", style="bold"),
-                    m["label"],
+                    _short(m["label"]),
                     Text(_score(m["score"]), style="bold"),
                     _score(base_score),
                     gain_text(m.get("vs_base")),
                     str(m.get("n") or ""),
                 )
+
+
+def _short(label: str) -> str:
+    """Job ids without their prefix, as the Jobs pane shows them."""
+    return label.removeprefix("job-")
