@@ -116,6 +116,8 @@ def test_unknown_benchmarks_and_missing_models_are_one_clear_error(tmp_path):
         gate.invoke("evaluate", ("jobs/job-00000000/output", "tiny-arith"), {})
     with pytest.raises(ToolError, match="limit must be a whole number"):
         gate.invoke("evaluate", ("Qwen/Qwen3-1.7B-Base", "gsm8k"), {"limit": 0})
+    with pytest.raises(ToolError, match="bundled benchmark"):
+        gate.invoke("evaluate", ("Qwen/Qwen3-1.7B-Base", "tiny-arith"), {"backend": "hf"})
     assert approvals.requests == []  # refused before anyone was asked
 
 

@@ -79,6 +79,10 @@ def _validate(ctx: ToolContext, model: Any, benchmark: Any, limit: Any, baseline
         raise ToolError("limit must be a whole number ≥ 1, or None for the whole benchmark")
     if backend not in ("local", "hf"):
         raise ToolError(f"backend must be 'local' or 'hf', not {backend!r}")
+    if backend == "hf" and bench.engine == "bundled":
+        raise ToolError(
+            f"{bench.name} is a bundled benchmark (its items are files here): run it with backend='local'"
+        )
     resolved_baseline = _resolve_model(ctx, baseline, backend) if baseline else None
     return bench, _resolve_model(ctx, model, backend), resolved_baseline
 
