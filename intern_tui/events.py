@@ -43,6 +43,11 @@ class Kind(StrEnum):
     STEP_STARTED = "step_started"
     TOKEN_USAGE = "token_usage"
     SANDBOX = "sandbox"  # the worker that runs agent code started, was restarted, or was killed
+    EVAL_RESULT = "eval_result"  # one model's score on one benchmark (tools/evaluate.py)
+    NUDGED = (
+        "nudged"  # a final answer sent back: the goal is not met and budget remains (agent/persistence.py)
+    )
+    TRACKING = "tracking"  # a job logs to an experiment tracker (Trackio): where its dashboard is
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)

@@ -7,50 +7,6 @@ Each turn is what an LLM would have written: a thought and the code the agent ru
 import json
 from pathlib import Path
 
-EVAL_SCRIPT = '''\
-"""Held-out evaluation of a chat model: mean token loss and perplexity on rows the model never saw."""
-import argparse
-import json
-import math
-import os
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--model-dir", required=True)
-parser.add_argument("--baseline-dir", help="the untrained model, for comparison")
-parser.add_argument("--dataset", required=True)
-parser.add_argument("--skip", type=int, default=200, help="rows used for training come first")
-parser.add_argument("--limit", type=int, default=40)
-args = parser.parse_args()
-
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
-
-with open(args.dataset) as fh:
-    rows = [json.loads(line) for line in fh][args.skip : args.skip + args.limit]
-
-
-def mean_loss(model_dir):
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    losses = []
-    for row in rows:
-        ids = tok(tok.apply_chat_template(row["messages"], tokenize=False), return_tensors="pt").input_ids
-        with torch.no_grad():
-            losses.append(model(ids, labels=ids).loss.item())
-    return sum(losses) / len(losses)
-
-
-result = {"eval_loss": mean_loss(args.model_dir), "eval_rows": len(rows)}
-result["eval_perplexity"] = math.exp(result["eval_loss"])
-if args.baseline_dir:
-    result["baseline_eval_loss"] = mean_loss(args.baseline_dir)
-metrics_file = os.environ.get("INTERN_TUI_METRICS_FILE")  # intern-tui turns these lines into metric events
-if metrics_file:
-    with open(metrics_file, "a") as fh:
-        fh.write(json.dumps({"step": 1, **result}) + "\\n")
-print(json.dumps(result))
-'''
-
 WAIT = (
     "import time\n"
     "while job_status(job)['status'] in ('running', 'starting'):\n"
@@ -61,12 +17,14 @@ WAIT = (
 
 STAGES = [
     "Inspect the bundled chat dataset",
-    "Adapt the TRL SFT template",
+    "Build the training mix",
     "Train SFT on CPU (smoke run)",
-    "Evaluate on held-out rows",
+    "Evaluate on tiny-arith against the base model",
     "Short GRPO stage with a length reward",
     "Push the model (needs approval)",
 ]
+
+SFT_ARGS = "'model': 'tiny', 'max-steps': 40, 'logging-steps': 5"
 
 
 def plan_call(done: int) -> str:
@@ -79,8 +37,8 @@ def plan_call(done: int) -> str:
 
 TURNS = [
     (
-        "[scripted demo policy] Goal: make a tiny chat model better at short answers with SFT, then a short GRPO "
-        "stage. I'll keep a plan so you can follow along.",
+        "[scripted demo policy] Goal: make the base model `tiny` better at arithmetic, measured on the bundled "
+        "tiny-arith benchmark against the untrained base. SFT, evaluate, then a short GRPO stage. I'll keep a plan.",
         plan_call(0),
     ),
     (
@@ -90,51 +48,59 @@ TURNS = [
         "print('quality:', info['quality'])",
     ),
     (
-        "240 rows in `messages` format, fit for SFT. I'll train on the first 200 and keep the last 40 for "
-        "evaluation (never train on eval data). Start from the SFT template.",
+        "240 rows in `messages` format, fit for SFT. For more arithmetic practice I'll add questions to the first 200 "
+        "rows — this demo deliberately takes 12 of them from the benchmark file, to show the contamination guard. "
+        "Then adapt the SFT template.",
+        "import json\n"
+        "rows = [json.loads(x) for x in read_file('templates/data/sft.jsonl').splitlines()][:200]\n"
+        "for x in read_file('templates/data/tiny_arith.jsonl').splitlines()[:12]:\n"
+        "    item = json.loads(x)\n"
+        "    answer = item['choices'][item['answer']]\n"
+        "    rows.append({'messages': [{'role': 'user', 'content': item['question']},\n"
+        "                              {'role': 'assistant', 'content': answer}]})\n"
+        "print(write_file('data/train_mix.jsonl', ''.join(json.dumps(r) + '\\n' for r in rows)))\n"
         "src = read_file('templates/train_sft.py')\n"
         'src = src.replace(\'"""Supervised fine-tuning\', \'"""[demo] Supervised fine-tuning\', 1)\n'
         "print(write_file('train_sft.py', src))\n" + plan_call(2),
     ),
     (
-        "A smoke-test run first: tiny model built from a config, 40 steps on CPU. This launch needs your approval.",
-        "job = launch_job('train_sft.py', args={'model': 'tiny', 'dataset': 'templates/data/sft.jsonl',\n"
-        "                 'max-samples': 200, 'max-steps': 40, 'logging-steps': 5}, timeout=900)\n"
-        "print('launched', job)\n"
-        "sft_job = job",
+        "A smoke-test run first: tiny model built from a config, 40 steps on CPU. The launch needs approval; its "
+        "request shows how much of the benchmark is in the training data.",
+        "try:\n"
+        f"    job = launch_job('train_sft.py', args={{{SFT_ARGS}, 'dataset': 'data/train_mix.jsonl'}}, timeout=900)\n"
+        "    print('launched', job)\n"
+        "except Exception as exc:\n"
+        "    print('not launched:', exc)",
+    ),
+    (
+        "The guard found benchmark items in the training mix: a score on tiny-arith would be worthless. Drop the "
+        "overlapping rows and launch again on the clean copy.",
+        "report = check_contamination('data/train_mix.jsonl', write_clean='data/train_clean.jsonl')\n"
+        "print(report['flagged'])\nprint(report['clean'])\n"
+        f"job = launch_job('train_sft.py', args={{{SFT_ARGS}, 'dataset': 'data/train_clean.jsonl'}}, timeout=900)\n"
+        "sft_job = job\nprint('launched', job)",
     ),
     (
         "Watch the run until it ends, then read its metrics.",
         WAIT + "m = job_metrics(job)\nprint(m)\n" + plan_call(3),
     ),
     (
-        "Loss went down. Now an honest evaluation on the 40 held-out rows, against the untrained model. I'll write a "
-        "small eval script and run it as a job.",
-        f"print(write_file('eval_sft.py', {EVAL_SCRIPT!r}))",
-    ),
-    (
-        "On second thought the eval should also report the baseline's perplexity for a fair comparison; edit the "
-        "script before running it (the diff shows in the Files pane).",
-        "print(edit_file('eval_sft.py', '    result[\"baseline_eval_loss\"] = mean_loss(args.baseline_dir)',\n"
-        "                '    result[\"baseline_eval_loss\"] = mean_loss(args.baseline_dir)\\n'\n"
-        '                \'    result["baseline_perplexity"] = math.exp(result["baseline_eval_loss"])\'))',
-    ),
-    (
-        "Launch the evaluation (approval again).",
+        "Loss went down. Now the benchmark: the trained model and the untrained base (saved as tiny-init) on the "
+        "same 40 tiny-arith items, as a job (approval again).",
         "out = job_status(sft_job)['output_dir']\n"
-        "job = launch_job('eval_sft.py', args={'model-dir': out, 'baseline-dir': out + '/tiny-init',\n"
-        "                 'dataset': 'templates/data/sft.jsonl', 'skip': 200, 'limit': 40}, timeout=900)\n"
+        "job = evaluate(out, 'tiny-arith', baseline=out + '/tiny-init', timeout=900)\n"
         "eval_job = job\nprint('launched', job)",
     ),
     (
-        "Wait for the evaluation.",
-        WAIT + "print(job_logs(job, tail=3))\nprint(job_metrics(job))\n" + plan_call(4),
+        "Wait for the evaluation and read the table.",
+        WAIT + "row = eval_results('tiny-arith')['table'][0]\nprint(row)\n" + plan_call(4),
     ),
     (
         "Next, a short GRPO stage from the SFT model with a length reward (continuous, so the reward has variance). "
-        "Adapt the GRPO template.",
+        "Adapt the GRPO template; the diff shows in the Files pane.",
         "src = read_file('templates/train_grpo.py')\n"
-        "print(write_file('train_grpo.py', src.replace('\"\"\"GRPO', '\"\"\"[demo] GRPO', 1)))",
+        "print(write_file('train_grpo.py', src.replace('Reinforcement learning', '[demo] Reinforcement learning', 1)))\n"
+        "print(edit_file('train_grpo.py', '[demo] Reinforcement', '[demo: length reward] Reinforcement'))",
     ),
     (
         "Launch GRPO: 30 steps, 4 generations per prompt. Watch the reward in the Metrics pane.",
@@ -153,16 +119,17 @@ TURNS = [
     ),
     (
         "The push was denied, as expected in the demo. Summarize with the evidence.",
-        "sft, ev, grpo = job_metrics(sft_job), job_metrics(eval_job)['latest'], job_metrics(grpo_job)\n"
-        + plan_call(6)
-        + "\n"
+        "sft, grpo = job_metrics(sft_job), job_metrics(grpo_job)\n"
+        "row = eval_results('tiny-arith')['table'][0]\n"
+        "trained = row['models'][0]\n" + plan_call(6) + "\n"
         "final_answer(\n"
-        "    f\"SFT (tiny Llama built from a config, 40 steps on CPU): loss {sft['trend']['loss']['first']:.2f} -> \"\n"
-        "    f\"{sft['latest']['loss']:.2f}. Held-out eval (40 rows never trained on): loss {ev['eval_loss']:.2f} vs \"\n"
-        "    f\"{ev['baseline_eval_loss']:.2f} for the untrained model (perplexity {ev['eval_perplexity']:.1f} vs \"\n"
-        "    f\"{ev['baseline_perplexity']:.1f}). GRPO (30 steps, length reward): reward \"\n"
-        "    f\"{grpo['trend']['reward']['first']:.2f} -> {grpo['latest']['reward']:.2f} (best {grpo['trend']['reward']['max']:.2f}). \"\n"
-        '    "Push to the Hub: denied (the demo never uploads). Scripted demo policy: a real LLM chooses its own steps.")',
+        '    f"SFT (tiny Llama built from a config, 40 steps on CPU, on a training mix cleaned of the 12 benchmark "\n'
+        "    f\"items the contamination guard found): loss {sft['trend']['loss']['first']:.2f} -> \"\n"
+        "    f\"{sft['latest']['loss']:.2f}. tiny-arith accuracy: {trained['score']:.3f} vs {row['base']['score']:.3f} \"\n"
+        "    f\"for the untrained base ({trained['vs_base']:+.3f}, {trained['n']} items). GRPO (30 steps, length reward): \"\n"
+        "    f\"reward {grpo['trend']['reward']['first']:.2f} -> {grpo['latest']['reward']:.2f} \"\n"
+        "    f\"(best {grpo['trend']['reward']['max']:.2f}). Push to the Hub: denied (the demo never uploads). \"\n"
+        '    "Scripted demo policy: a real LLM chooses its own steps.")',
     ),
 ]
 

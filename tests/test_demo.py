@@ -19,12 +19,22 @@ def test_demo_runs_offline_end_to_end(home, capsys):
     [row] = list_sessions(conn)
     detail = session_detail(conn, row["id"])
     assert "scripted" in detail["task"].lower() and detail["model"].startswith("script:")
-    # the launches were approved (by --yes), the push was requested and denied by default
+    # the first launch trains on benchmark items: flagged by the guard, so --yes did not approve it; the clean
+    # relaunch, the evaluation and GRPO were approved; the push was requested and denied by default
     decisions = [(a["tool"], a["status"]) for a in detail["approvals"]]
-    assert decisions == [("launch_job", "approved")] * 3 + [("push_to_hub", "denied")]
+    assert decisions == [("launch_job", "denied"), ("launch_job", "approved"), ("evaluate", "approved"),
+                         ("launch_job", "approved"), ("push_to_hub", "denied")]  # fmt: skip
+    [flagged, clean] = [e.payload for e in iter_events(conn, row["id"], kinds=["approval_requested"])][:2]
+    assert flagged["estimate"]["flags"][0].startswith("contamination: 12 of 40 tiny-arith items (30%)")
+    assert clean["estimate"]["contamination"]["worst"] == 0.0 and "flags" not in clean["estimate"]
+    assert "flagged" in detail["approvals"][0]["reason"]
     assert [j["status"] for j in detail["jobs"]] == ["completed"] * 3
-    assert {f["path"] for f in detail["files"]} >= {"train_sft.py", "eval_sft.py", "train_grpo.py"}
-    assert next(f for f in detail["files"] if f["path"] == "eval_sft.py")["versions"] == 2  # edited: a diff
+    assert {f["path"] for f in detail["files"]} >= {
+        "data/train_mix.jsonl",
+        "data/train_clean.jsonl",
+        "train_sft.py",
+    }
+    assert next(f for f in detail["files"] if f["path"] == "train_grpo.py")["versions"] == 2  # edited: a diff
     # a real loss curve from the SFT job, and it decreases
     sft_job = detail["jobs"][0]["id"]
     losses = [
@@ -33,7 +43,7 @@ def test_demo_runs_offline_end_to_end(home, capsys):
         if e.payload["job_id"] == sft_job and "loss" in e.payload["values"]
     ]
     assert len(losses) >= 5 and losses[-1] < losses[0] * 0.8
-    # GRPO logged rewards, and the held-out evaluation beat the untrained model
+    # GRPO logged rewards, and on the bundled benchmark the trained model beat the untrained base
     grpo_job, eval_job = detail["jobs"][2]["id"], detail["jobs"][1]["id"]
     rewards = [
         e.payload["values"]["reward"]
@@ -41,11 +51,10 @@ def test_demo_runs_offline_end_to_end(home, capsys):
         if e.payload["job_id"] == grpo_job and "reward" in e.payload["values"]
     ]
     assert len(rewards) >= 5
-    [evaluation] = [
-        e.payload["values"]
-        for e in iter_events(conn, row["id"], kinds=["job_metric"])
-        if e.payload["job_id"] == eval_job
-    ]
-    assert evaluation["eval_loss"] < evaluation["baseline_eval_loss"]
+    base, trained = [e.payload for e in iter_events(conn, row["id"], kinds=["eval_result"])]
+    assert base["job_id"] == trained["job_id"] == eval_job and base["base"] and not trained["base"]
+    assert base["benchmark"] == trained["benchmark"] == "tiny-arith" and base["n"] == trained["n"] == 40
+    assert trained["score"] > base["score"]
+    assert f"tiny-arith accuracy: {trained['score']:.3f} vs {base['score']:.3f}" in detail["final_answer"]
     assert "Push to the Hub: denied" in detail["final_answer"]
     assert not list(iter_events(conn, row["id"], kinds=["doom_loop"]))

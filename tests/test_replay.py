@@ -175,7 +175,9 @@ def test_import_the_recorded_demo_and_replay_it(home, capsys):
     sid = json.loads(RECORDED.read_text().splitlines()[0])["session_id"]
     store = open_store(home)
     model = load_session_model(store.connect(), sid)
-    assert model.status.current == "done" and model.step.current == 14
+    assert model.status.current == "done" and model.step.current == 13
+    base, trained = model.evals_at()  # the Evals pane's table replays too
+    assert base["base"] and trained["score"] > base["score"]
     losses = [v["loss"] for _, job, _, v in model.metrics if "loss" in v and job == next(iter(model.jobs))]
     assert losses[-1] < losses[0]
     assert main(["sessions", "import", str(RECORDED)]) == 2  # already there: refused, nothing changed

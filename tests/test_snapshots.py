@@ -54,3 +54,8 @@ def test_wide_terminal_light_theme_mid_replay(snap_compare, replay_app):
         terminal_size=(160, 40),
         run_before=settle("home", "right", "right", "right", "right", "right"),
     )
+
+
+def test_wide_terminal_evals_pane(snap_compare, replay_app):
+    """The demo's benchmark table: the trained model beside the untrained base, with the gain."""
+    assert snap_compare(replay_app(), terminal_size=(160, 40), run_before=settle("v"))

@@ -10,7 +10,7 @@ import tomllib
 
 import pytest
 
-from intern_tui.templates import DATA_FILES, TEMPLATE_DIR, TEMPLATES, install
+from intern_tui.templates import DATA_FILES, EVAL_FILES, TEMPLATE_DIR, TEMPLATES, install
 
 SHARED = re.compile(r"# --- intern-tui template helpers.*?# --- end of shared helpers", re.S)
 
@@ -51,7 +51,7 @@ def test_bundled_datasets(name, columns, rows):
 
 def test_install_copies_without_clobbering(tmp_path):
     written = install(tmp_path)
-    assert sorted(written) == sorted([*TEMPLATES.values(), *DATA_FILES])
+    assert sorted(written) == sorted([*TEMPLATES.values(), *DATA_FILES, *EVAL_FILES])
     (tmp_path / "train_sft.py").write_text("# edited by the agent\n")
     assert install(tmp_path) == []
     assert (tmp_path / "train_sft.py").read_text() == "# edited by the agent\n"
@@ -73,3 +73,34 @@ def test_templates_print_the_marker_the_parser_reads():
 
     for name in TEMPLATES.values():
         assert f'METRIC_MARKER = "{STDOUT_MARKER}"' in _source(name)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES.values()))
+def test_templates_report_to_trackio_when_it_is_installed(name, monkeypatch, capsys):
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"template_{name[:-3]}", TEMPLATE_DIR / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("INTERN_TUI_JOB_ID", "job-12345678")
+    monkeypatch.setenv("TRACKIO_DIR", "/data/trackio")
+    args = argparse.Namespace(report_to="auto", project="intern-tui")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        module.importlib.util, "find_spec", lambda n: None if n == "trackio" else real_find_spec(n)
+    )
+    assert module.tracking_kwargs(args) == {"report_to": "none", "run_name": "job-12345678"}
+    monkeypatch.setattr(module.importlib.util, "find_spec", lambda n: object())
+    assert module.tracking_kwargs(args) == {
+        "report_to": "trackio",
+        "run_name": "job-12345678",
+        "project": "intern-tui",
+    }
+    marker, info = capsys.readouterr().out.strip().split(" ", 1)
+    assert marker == "@@intern-tui-trackio@@"
+    assert json.loads(info) == {
+        "project": "intern-tui",
+        "dir": "/data/trackio",
+        "command": "trackio show --project intern-tui",
+    }

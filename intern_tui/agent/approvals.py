@@ -148,6 +148,11 @@ class ApprovalQueue:
         if req.tool in self.deny_tools:
             self._finish(req, Decision("denied", "deny", self.deny_tools[req.tool], decided_by="policy"))
             return
+        if req.estimate.get("flags"):  # a research guard fired (contamination, base model): only a human
+            if self.policy != "ask":  # may approve it, even when the tool is "always allowed"
+                reason = "flagged, so not approved automatically: " + "; ".join(req.estimate["flags"])
+                self._finish(req, Decision("denied", "deny", reason, decided_by="guard"))
+            return
         ok, why = self.budget.allows(req.estimate)
         if req.tool in self.always:
             if ok:

@@ -134,7 +134,13 @@ class AgentSession:
             emitter=self.emitter,
             approvals=self.approvals,
             redactor=self.redactor,
-            settings=dict(options.extra),
+            # what the research tools read: the task (its base model, benchmarks), the session's model
+            settings={
+                "task": options.task,
+                "llm": options.model,
+                "api_base": options.api_base,
+                **options.extra,
+            },
         )
         self.jobs = _job_manager(self)
         self.ctx.jobs = self.jobs
@@ -238,6 +244,9 @@ def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task:
         flush=session.runtime.writer.flush,
         on_end=on_end,
     )
+    from .persistence import install_persistence_guard  # a too-early final answer gets one nudge
+
+    install_persistence_guard(session.agent, session.supervisor, session.ctx, session.options)
     return session.supervisor
 
 

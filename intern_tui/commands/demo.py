@@ -1,9 +1,11 @@
 """`intern-tui demo`: the whole loop, offline, with no API key and no GPU.
 
 A scripted policy (sessions/demo.jsonl, clearly labelled as such) drives the real agent loop and the real
-tools: it inspects a bundled dataset, adapts the TRL SFT template, asks to launch a job (you approve with
-`a`, or `--yes`), trains a tiny model on CPU for real, evaluates it on held-out rows, edits a script (the
-diff shows), runs a short GRPO stage, asks to push (denied by default in the demo) and summarizes.
+tools: it inspects a bundled dataset, builds a training mix that (on purpose) contains benchmark items, so
+the launch approval is flagged by the contamination guard, cleans it and launches again (you approve with
+`a`, or `--yes`), trains a tiny model on CPU for real, evaluates it and the untrained base on the bundled
+tiny-arith benchmark (the Evals pane, `v`), edits a script (the diff shows), runs a short GRPO stage, asks
+to push (denied by default in the demo) and summarizes.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from ..errors import InternError
 
 POLICY = Path(__file__).resolve().parents[2] / "sessions" / "demo.jsonl"
 TASK = (
-    "[DEMO — scripted policy, no LLM] Post-train a tiny chat model on CPU: inspect the bundled dataset, SFT "
-    "smoke run, held-out evaluation, a short GRPO stage, then request a push."
+    "[DEMO — scripted policy, no LLM] Post-train the base model `tiny` (a tiny chat model built on CPU) to "
+    "answer arithmetic better, measured on the bundled tiny-arith benchmark: inspect the data, SFT smoke run "
+    "(the contamination guard catches benchmark items in the first training mix), evaluation against the "
+    "base model, a short GRPO stage, then request a push."
 )
 DENY_PUSH = "the scripted demo never uploads: push_to_hub is denied by default"
 

@@ -277,7 +277,10 @@ def format_event(e: Event) -> str | None:
         )
     if k == Kind.JOB_FINISHED:
         return f"{tag} job {p.get('job_id')} {p.get('status')} (exit {p.get('exit_code')})"
-    if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED):
+    if k == Kind.EVAL_RESULT:
+        base = " (base)" if p.get("base") else ""
+        return f"{tag} eval {p.get('benchmark')}: {p.get('label')}{base} {p.get('metric')} {p.get('score')} (n={p.get('n')})"
+    if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED, Kind.NUDGED):
         if p.get("delivered"):
             return None
         return f"{tag} ⚠ {k}: {p.get('message') or p.get('reason') or p.get('folded_steps')}"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Kind
+from ..tools.evaluate import MARKERS, emit_marked_line
 from .detectors import JobMonitor
 from .local import Outcome
 from .metrics import STDOUT_MARKER, MetricsTracker, clean_line, parse_trainer_state
@@ -172,6 +173,8 @@ class JobWatcher(threading.Thread):
                     metrics += st.tracker.feed_log_line(raw)
                     if text.startswith(STDOUT_MARKER):
                         continue  # a metrics record for us (HF Jobs), not output for a human
+                    if text.startswith(MARKERS) and emit_marked_line(self.emit, text, st.job_id):
+                        continue  # an evaluation's score or Trackio's dashboard: an event, not output
                     shown.append(text if len(text) <= MAX_LINE_CHARS else text[:MAX_LINE_CHARS] + " …")
                     alerts += st.monitor.observe_line(text)
                 self.emit(Kind.JOB_LOG, {"job_id": st.job_id, "lines": shown, "offset": chunk[-1][1]})

@@ -1,4 +1,5 @@
-"""Training templates the agent starts from: self-contained TRL scripts (SFT, DPO, GRPO) + tiny datasets.
+"""Training templates the agent starts from: self-contained TRL scripts (SFT, DPO, GRPO) + tiny datasets,
+and the eval template with its bundled benchmark.
 
 Each template runs on its own (PEP 723 dependencies, no intern-tui import), so the same file works as a
 local job and on Hugging Face Jobs. `install(workspace)` copies them, and `data/`, into a workspace.
@@ -16,13 +17,15 @@ TEMPLATES = {
     "grpo": "train_grpo.py",
 }
 DATA_FILES = ("data/sft.jsonl", "data/dpo.jsonl", "data/grpo.jsonl")
+# The eval template (what the `evaluate` tool runs) and the bundled offline benchmark it scores.
+EVAL_FILES = ("eval_model.py", "data/tiny_arith.jsonl")
 
 
 def install(workspace: Path, *, overwrite: bool = False) -> list[str]:
     """Copy the templates and their example data into `workspace`; returns the paths written (relative).
     Existing files are kept unless `overwrite` (the agent may have edited them)."""
     written = []
-    for rel in (*TEMPLATES.values(), *DATA_FILES):
+    for rel in (*TEMPLATES.values(), *DATA_FILES, *EVAL_FILES):
         target = Path(workspace) / rel
         if target.exists() and not overwrite:
             continue

@@ -20,6 +20,7 @@ local JSON/JSONL file or a Hub dataset with a `messages` column (chat format) or
 
 # --- intern-tui template helpers: keep this block identical in train_sft/dpo/grpo.py ----------------
 import argparse
+import importlib.util
 import json
 import os
 import random
@@ -28,6 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 METRIC_MARKER = "@@intern-tui-metric@@"
+TRACKIO_MARKER = "@@intern-tui-trackio@@"
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|' + message['role'] + '|>\\n' + message['content'] + '</s>\\n' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"
@@ -62,7 +64,32 @@ def common_args(description: str, default_data: str) -> argparse.ArgumentParser:
     p.add_argument("--max-samples", type=int, default=None, help="use only the first N rows")
     p.add_argument("--gradient-checkpointing", action="store_true")
     p.add_argument("--no-save", action="store_true", help="don't save the final model")
+    p.add_argument(
+        "--report-to",
+        default="auto",
+        help="'trackio', 'none', any Trainer integration; auto: trackio if installed",
+    )
+    p.add_argument(
+        "--project", default=os.environ.get("TRACKIO_PROJECT") or "intern-tui", help="Trackio project"
+    )
     return p
+
+
+def tracking_kwargs(args: argparse.Namespace) -> dict:
+    """Where the Trainer reports: Trackio (local-first: a SQLite file under $TRACKIO_DIR, dashboard with
+    `trackio show`) when asked, or by default when it is installed. intern-tui's own plots never need it."""
+    report_to = args.report_to
+    if report_to == "auto":
+        report_to = "trackio" if importlib.util.find_spec("trackio") else "none"
+    kwargs = {"report_to": report_to, "run_name": os.environ.get("INTERN_TUI_JOB_ID")}
+    if report_to == "trackio":
+        kwargs["project"] = args.project
+        where = os.environ.get("TRACKIO_DIR") or str(
+            Path(os.environ.get("HF_HOME") or "~/.cache/huggingface") / "trackio"
+        )
+        info = {"project": args.project, "dir": where, "command": f"trackio show --project {args.project}"}
+        print(f"{TRACKIO_MARKER} {json.dumps(info)}", flush=True)
+    return kwargs
 
 
 def load_rows(args: argparse.Namespace):
@@ -233,7 +260,7 @@ def main() -> None:
         max_length=args.max_length,
         packing=args.packing,
         save_strategy="no",
-        report_to="none",
+        **tracking_kwargs(args),
         **device_kwargs(args),
     )
     trainer = SFTTrainer(model=model, args=config, train_dataset=ds, callbacks=[metrics_callback()])

@@ -173,6 +173,8 @@ class ToolGate:
         if spec.estimate is not None:
             try:
                 estimate = spec.estimate(self.ctx, arguments)
+            except ToolError:  # the estimate found the call invalid: refuse it before anyone is asked
+                raise
             except Exception as exc:  # an estimate must never block asking
                 estimate = {"error": str(exc)}
         decision = self.ctx.approvals.request(spec.name, arguments, estimate)

@@ -57,7 +57,19 @@ def _local_gpu_count() -> int:
 
 
 def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """What a launch may cost, shown with the approval request: {"gpu_hours", "usd", "summary"}."""
+    """What a launch may cost, shown with the approval request: {"gpu_hours", "usd", "summary"}, plus the
+    research guards' findings (contamination, base model) and their `flags` (see launch_guard.py)."""
+    from .launch_guard import launch_checks
+
+    estimate = cost_estimate(ctx, arguments)
+    checks = launch_checks(ctx, arguments) if ctx is not None else {}
+    if checks.get("flags"):
+        estimate["summary"] += " · ⚠ " + " · ⚠ ".join(checks["flags"])
+    return {**estimate, **checks}
+
+
+def cost_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
+    """GPU-hours and dollars of a launch: {"gpu_hours", "usd", "summary"}."""
     timeout = arguments.get("timeout")
     hours = float(timeout) / 3600 if timeout else DEFAULT_HOURS
     limit = f"{hours:.2g} h" + ("" if timeout else " (assumed; no timeout given)")
@@ -140,7 +152,7 @@ def launch_job(
         timeout = DEFAULT_HOURS * 3600
     if secrets and backend != "hf":
         raise ToolError("secrets are only passed to HF jobs; local jobs inherit intern-tui's environment")
-    return _jobs(ctx).launch(
+    job_id = _jobs(ctx).launch(
         script,
         backend=backend,
         args=args,
@@ -152,6 +164,20 @@ def launch_job(
         name=name,
         secrets=_secret_values(secrets),
     )
+    _report_flags(ctx, job_id, {"script": script, "args": args})
+    return job_id
+
+
+def _report_flags(ctx: ToolContext, job_id: str, arguments: dict[str, Any]) -> None:
+    """A human approved a flagged launch: the agent still hears about the flags, as an alert."""
+    from .launch_guard import launch_checks
+
+    for flag in launch_checks(ctx, arguments).get("flags", []):
+        alert = {"job_id": job_id, "kind": flag.split(":")[0].replace(" ", "_"), "severity": "warning",
+                 "message": f"launched despite a guard: {flag}", "step": None, "metric": None}  # fmt: skip
+        ctx.emit("alert", alert)
+        if getattr(ctx.jobs, "on_alert", None) is not None:
+            ctx.jobs.on_alert(alert)
 
 
 @agent_tool(output_type="object")

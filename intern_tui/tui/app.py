@@ -55,6 +55,7 @@ class InternApp(NavigationMixin, App):
         Binding("m", "focus_pane('metrics')", "Metrics", id="focus_metrics", show=False),
         Binding("f", "focus_pane('files')", "Files", id="focus_files", show=False),
         Binding("j", "focus_pane('jobs')", "Jobs", id="focus_jobs", show=False),
+        Binding("v", "focus_pane('evals')", "Evals", id="focus_evals", show=False),
         Binding("o", "open_step", "Open step", id="open_step", show=False),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
         Binding("b", "sessions", "Sessions", id="sessions", show=False),

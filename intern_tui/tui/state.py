@@ -152,6 +152,8 @@ class SessionModel:
         self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu if live else None)
         self._gpu_seqs: deque[int] = deque(maxlen=max_gpu if live else None)
         self.plan = _History([])
+        self.evals: list[tuple[int, dict[str, Any]]] = []  # (seq, eval_result payload)
+        self.tracking: dict[str, dict[str, Any]] = {}  # job id -> where its Trackio dashboard is
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
         self.event_times: list[float] = []  # replay only: ts of each event, index seq - 1 (for playback)
 
@@ -246,6 +248,10 @@ class SessionModel:
         if at is None:
             return self.metrics
         return self.metrics[: bisect.bisect_right(self._metric_seqs, at)]
+
+    def evals_at(self, at: int | None = None) -> list[dict[str, Any]]:
+        """`eval_result` payloads as of `at` (the Evals pane builds its table from them)."""
+        return [p for s, p in self.evals if at is None or s <= at]
 
     def alerts_at(self, at: int | None = None) -> list[dict[str, Any]]:
         return [a for s, a in self.alerts if at is None or s <= at]
@@ -547,6 +553,33 @@ def _alert(m: SessionModel, e: Event) -> set[str]:
     ) | {"metrics"}
 
 
+def _eval_result(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.evals.append((e.seq, p))
+    score = p.get("score")
+    shown = "—" if score is None else f"{score:.3g}"
+    base = " (base)" if p.get("base") else ""
+    text = f"eval {p.get('benchmark')}: {p.get('label') or p.get('model')}{base} {p.get('metric')} {shown}"
+    return m._add(e, "eval", text + (f" on {p['n']} items" if p.get("n") else ""), job_id=p.get("job_id")) | {
+        "evals"
+    }
+
+
+def _nudged(m: SessionModel, e: Event) -> set[str]:
+    return m._add(
+        e, "doom", f"final answer sent back: {e.payload.get('reason')} — the agent was told to keep going"
+    )
+
+
+def _tracking(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.tracking[p.get("job_id") or "?"] = p
+    where = f" (logs in {p['dir']})" if p.get("dir") else ""
+    return m._add(
+        e, "job", f"job {p.get('job_id')} logs to Trackio: {p.get('command')}{where}", job_id=p.get("job_id")
+    )
+
+
 def _doom_loop(m: SessionModel, e: Event) -> set[str]:
     return m._add(
         e, "doom", f"loop detected: {e.payload.get('reason')} — the agent was told to change approach"
@@ -609,6 +642,9 @@ _HANDLERS = {
     Kind.JOB_FINISHED: _job_finished,
     Kind.GPU_SAMPLE: _gpu_sample,
     Kind.ALERT: _alert,
+    Kind.EVAL_RESULT: _eval_result,
+    Kind.TRACKING: _tracking,
+    Kind.NUDGED: _nudged,
     Kind.DOOM_LOOP: _doom_loop,
     Kind.COMPACTED: _compacted,
     Kind.PLAN: _plan,

@@ -16,6 +16,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from ..glyphs import Glyphs
 from ..state import SessionModel
 from ..widgets.approvals import ApprovalQueue
+from ..widgets.evals import EvalsPane
 from ..widgets.files import FilesPane
 from ..widgets.header import StatusHeader
 from ..widgets.jobs import JobSelected, JobsPane
@@ -26,7 +27,8 @@ from ..widgets.telemetry import GpuView, MetricsView
 # a plot costs tens of milliseconds; doing it at most a few times a second keeps keys responsive in a flood.
 REDRAW_INTERVAL = {"logs": 0.2, "jobs": 1.0, "gpu": 0.5, "metrics": 0.25}
 NARROW = 120  # below this width the stream and the tabs take turns instead of sharing the screen
-PANES = {"metrics": "tab-metrics", "gpu": "tab-gpu", "files": "tab-files", "jobs": "tab-jobs"}
+PANES = {"metrics": "tab-metrics", "gpu": "tab-gpu", "files": "tab-files", "jobs": "tab-jobs",
+         "evals": "tab-evals"}  # fmt: skip
 
 
 class DashboardScreen(Screen):
@@ -51,7 +53,7 @@ class DashboardScreen(Screen):
         self.glyphs = glyphs
         self.mode = mode
         self.at: int | None = None
-        self.dirty: set[str] = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
+        self.dirty: set[str] = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu", "evals"}
         self.ready = False  # set once composed and mounted: the App's pump waits for it
         self._drawn: dict[str, float] = {}  # area -> when it was last drawn (monotonic)
         self.live_gpu: tuple | None = None  # (snapshot, history) from the sampler, at full rate (live only)
@@ -75,6 +77,8 @@ class DashboardScreen(Screen):
                         yield FilesPane(id="files")
                     with TabPane("Jobs", id="tab-jobs"):
                         yield JobsPane(id="jobs")
+                    with TabPane("Evals", id="tab-evals"):
+                        yield EvalsPane(id="evals")
         yield Footer()
 
     def compose_top(self) -> ComposeResult:
@@ -104,7 +108,13 @@ class DashboardScreen(Screen):
         tabs = self.query_one(TabbedContent)
         tabs.active = PANES[name]
         self.add_class("-show-right")
-        widget = {"metrics": MetricsView, "gpu": GpuView, "files": FilesPane, "jobs": JobsPane}[name]
+        widget = {
+            "metrics": MetricsView,
+            "gpu": GpuView,
+            "files": FilesPane,
+            "jobs": JobsPane,
+            "evals": EvalsPane,
+        }[name]
         target = self.query_one(widget)
         focusable = target if target.can_focus else next((w for w in target.query("*") if w.can_focus), None)
         if focusable is not None:
@@ -120,7 +130,7 @@ class DashboardScreen(Screen):
         self.add_class("-zoom-right" if in_right else "-zoom-left")
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.refresh_views(set(self.dirty) & {"metrics", "gpu", "files", "jobs", "logs"})
+        self.refresh_views(set(self.dirty) & {"metrics", "gpu", "files", "jobs", "logs", "evals"})
 
     def on_agent_stream_needs_rebuild(self, event: AgentStream.NeedsRebuild) -> None:
         stream = self.query_one(AgentStream)
@@ -174,6 +184,7 @@ class DashboardScreen(Screen):
             ("logs", "jobs", self._render_logs),
             ("metrics", "metrics", self._render_metrics),
             ("gpu", "gpu", self._render_gpu),
+            ("evals", "evals", self._render_evals),
         ):
             if name not in self.dirty or not self._visible(pane):
                 continue
@@ -202,6 +213,9 @@ class DashboardScreen(Screen):
 
     def _render_metrics(self, rebuild: bool) -> None:
         self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
+
+    def _render_evals(self, rebuild: bool) -> None:
+        self.query_one(EvalsPane).show(self.model.evals_at(self.at))
 
     def _render_gpu(self, rebuild: bool) -> None:
         if self.at is None and self.live_gpu is not None:

@@ -172,6 +172,7 @@ class MetricsPane(Vertical):
         self.redraw_interval = redraw_interval
         self.book: MetricsBook | None = None
         self.group: str | None = None
+        self.only: set[str] | None = None  # the runs to plot (compare runs); None: every job
         self._choice: dict[str, str] = {}  # group -> metric the user picked
         self._options: tuple[str, tuple[str, ...]] | None = None  # what the chooser lists now
         self._seen_version = -1
@@ -281,7 +282,7 @@ class MetricsPane(Vertical):
         book = self.book
         if book is None or metric is None:
             return []
-        jobs = book.jobs()
+        jobs = [job for job in book.jobs() if self.only is None or job in self.only]
         out = []
         if metric == REWARD_FNS:
             fns = [

@@ -108,6 +108,8 @@ class AgentStream(RichLog):
             return Text(f"{g.warn} {item.text}", style="yellow")
         if kind == "job":
             return Text(f"{g.job} {item.text}", style="blue")
+        if kind == "eval":
+            return Text(f"{g.ok} {item.text}", style="bold green")
         if kind == "file":
             return Text(f"{g.file} {item.text}", style="dim")
         if kind == "plan":

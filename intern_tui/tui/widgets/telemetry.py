@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from textual.binding import Binding
 from textual.containers import Vertical
 
 from ...telemetry.series import MetricsBook
@@ -23,11 +24,15 @@ class MetricsView(Vertical):
     it moves back (in a thread when large, so a seek never waits for it)."""
 
     DEFAULT_CSS = "MetricsView { height: 1fr; }"
+    BINDINGS = [Binding("c", "compare", "compare runs", id="metrics.compare", show=False)]
 
     def __init__(self, **kw):
         super().__init__(**kw)
+        self.overlay: dict[str, list[tuple[int, dict[str, float]]]] = {}  # other sessions' runs shown too
         self.book = MetricsBook()
         self._count = 0  # records in the book
+        self._records: list[Record] = []
+        self._alert_list: list[dict[str, Any]] = []
         self._last_seq = 0  # seq of the last record in the book
         self._alerts = 0
         self._generation = 0
@@ -50,15 +55,15 @@ class MetricsView(Vertical):
             return
         self._generation += 1
         if len(records) <= SYNC_REBUILD:
-            self.book = _build(records, alerts)
+            self.book = _build(records, alerts, self.overlay)
             self._mark(records, alerts)
             self.query_one(MetricsPane).update_book(self.book)
             return
         generation, app = self._generation, self.app
-        snapshot_records, snapshot_alerts = list(records), list(alerts)
+        snapshot_records, snapshot_alerts, overlay = list(records), list(alerts), dict(self.overlay)
 
         def build() -> None:
-            book = _build(snapshot_records, snapshot_alerts)
+            book = _build(snapshot_records, snapshot_alerts, overlay)
             try:
                 app.call_from_thread(self._swap, generation, book, snapshot_records, snapshot_alerts)
             except RuntimeError:  # the app closed meanwhile
@@ -73,16 +78,61 @@ class MetricsView(Vertical):
         self._mark(records, alerts)
         self.query_one(MetricsPane).update_book(book)
 
+    # -- compare runs ------------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        """Choose the curves to overlay: this session's jobs and other sessions' (see compare.py)."""
+        from .compare import CompareModal, Run, other_runs
+
+        own = [Run(job, None, job, "this session") for job in self.book.jobs() if job not in self.overlay]
+        others: list[Run] = []
+        runtime = getattr(self.app, "runtime", None)
+        if runtime is not None:
+            conn = runtime.store.connect()
+            try:
+                others = other_runs(conn, getattr(getattr(self.screen, "model", None), "session_id", None))
+            finally:
+                conn.close()
+        pane = self.query_one(MetricsPane)
+        chosen = pane.only if pane.only is not None else {r.key for r in own} | set(self.overlay)
+        self.app.push_screen(CompareModal(own + others, chosen), lambda keys: self.compare(keys, others))
+
+    def compare(self, keys: set[str] | None, available: list | None = None) -> None:
+        """Overlay exactly the runs in `keys` (loading other sessions' from the store); None: no change."""
+        if keys is None:
+            return
+        from .compare import load_run
+
+        wanted = {r.key: r for r in available or [] if r.key in keys and r.key not in self.overlay}
+        if wanted and getattr(self.app, "runtime", None) is not None:
+            conn = self.app.runtime.store.connect()
+            try:
+                for key, run in wanted.items():
+                    self.overlay[key] = load_run(conn, run)
+            finally:
+                conn.close()
+        for key in [k for k in self.overlay if k not in keys]:
+            del self.overlay[key]
+        self.book = _build(self._records[: self._count], self._alert_list[: self._alerts], self.overlay)
+        pane = self.query_one(MetricsPane)
+        own = set(self.book.jobs()) - set(self.overlay)
+        pane.only = None if keys >= own and not self.overlay else set(keys)
+        pane.update_book(self.book)
+
     def _mark(self, records: list[Record], alerts: list) -> None:
+        self._records, self._alert_list = records, alerts
         self._count = len(records)
         self._last_seq = records[-1][0] if records else 0
         self._alerts = len(alerts)
 
 
-def _build(records: list[Record], alerts: list[dict[str, Any]]) -> MetricsBook:
+def _build(records: list[Record], alerts: list[dict[str, Any]], overlay: dict | None = None) -> MetricsBook:
     book = MetricsBook()
     for _, job_id, step, values in records:
         book.add(job_id, step, values)
+    for key, run in (overlay or {}).items():
+        for step, values in run:
+            book.add(key, step, values)
     for alert in alerts:
         book.add_alert(alert)
     return book
