@@ -111,7 +111,7 @@ class Approver:
         self.reason = reason
         self.requests: list[tuple[str, dict, dict]] = []
 
-    def request(self, tool: str, arguments: dict, estimate: dict):
+    def request(self, tool: str, arguments: dict, estimate: dict, pinned=None):
         self.requests.append((tool, dict(arguments), dict(estimate)))
         status = "approved" if self.approve else "denied"
         return SimpleNamespace(approved=self.approve, status=status, edited=None, reason=self.reason)

@@ -125,7 +125,7 @@ class ApproveAll:
     def __init__(self):
         self.requests = []
 
-    def request(self, tool, arguments, estimate):
+    def request(self, tool, arguments, estimate, pinned=None):
         from intern_tui.agent.approvals import Decision
 
         self.requests.append((tool, arguments, estimate))

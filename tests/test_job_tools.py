@@ -29,7 +29,7 @@ class Approvals:
         self.approve, self.edited, self.reason = approve, edited, reason
         self.requests: list[tuple[str, dict, dict]] = []
 
-    def request(self, tool: str, arguments: dict, estimate: dict) -> Decision:
+    def request(self, tool: str, arguments: dict, estimate: dict, pinned=None) -> Decision:
         self.requests.append((tool, arguments, estimate))
         if self.approve:
             return Decision(True, "approved", self.edited)
@@ -96,8 +96,10 @@ def test_unknown_ids_and_bad_arguments_are_tool_errors(gate_for):
         gate.invoke("job_status", ("job-x",), {})
     with pytest.raises(ToolError, match="leaves the workspace"):
         gate.invoke("launch_job", ("../job.py",), {})
-    with pytest.raises(ToolError, match="only passed to HF jobs"):
-        gate.invoke("launch_job", ("job.py",), {"secrets": ["HF_TOKEN"]})
+    with pytest.raises(ToolError, match="secret 'NO_SUCH_TOKEN' is not set"):  # refused before asking
+        gate.invoke("launch_job", ("job.py",), {"secrets": ["NO_SUCH_TOKEN"]})
+    with pytest.raises(ToolError, match="secrets must be a list"):
+        gate.invoke("launch_job", ("job.py",), {"secrets": "HF_TOKEN"})
     gate.ctx.jobs = None
     with pytest.raises(ToolError, match="no job manager"):
         gate.invoke("job_logs", ("job-x",), {})

@@ -327,13 +327,15 @@ def test_reattach_marks_a_vanished_job_lost(session):
 def test_job_environment(session, monkeypatch):
     _, _, emitter, ws = session
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-not-for-jobs")
+    monkeypatch.setenv("HF_TOKEN", "hf_NotForJobsUnlessNamedAbCdEfGhIj")
     monkeypatch.setenv("KEEP_ME", "yes")
+    monkeypatch.setenv("CUDA_HOME", "/usr/local/cuda")
     script(
         ws,
         "env.py",
         """
         import os
-        for k in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "KEEP_ME", "EXTRA", "PYTHONUNBUFFERED"):
+        for k in ("ANTHROPIC_API_KEY", "HF_TOKEN", "OPENAI_API_KEY", "KEEP_ME", "CUDA_HOME", "EXTRA", "PYTHONUNBUFFERED"):
             print(k, os.environ.get(k))
         print("metrics", os.environ["INTERN_TUI_METRICS_FILE"].endswith("/metrics.jsonl"))
         """,
@@ -342,13 +344,30 @@ def test_job_environment(session, monkeypatch):
     job_id = manager.launch("env.py", env={"EXTRA": 42, "OPENAI_API_KEY": "explicitly-passed"})
     manager.wait(job_id, timeout=30)
     assert manager.logs(job_id).splitlines() == [
-        "ANTHROPIC_API_KEY None",  # the agent's LLM key is not handed to training code
+        "ANTHROPIC_API_KEY None",  # built from an allow-list: no key, no token reaches training code
+        "HF_TOKEN None",
         "OPENAI_API_KEY explicitly-passed",
-        "KEEP_ME yes",
+        "KEEP_ME None",
+        "CUDA_HOME /usr/local/cuda",
         "EXTRA 42",
         "PYTHONUNBUFFERED 1",
         "metrics True",
     ]
+    # the user extends the allow-list in config; a secret is passed only when named
+    manager = JobManager(ws, emitter, env_allow=["KEEP_*"], **FAST)
+    job_id = manager.launch("env.py", secrets={"HF_TOKEN": "hf_GivenOnPurposeAbCdEfGhIjKlMn"})
+    manager.wait(job_id, timeout=30)
+    lines = manager.logs(job_id).splitlines()
+    assert "KEEP_ME yes" in lines and "HF_TOKEN hf_GivenOnPurposeAbCdEfGhIjKlMn" in lines
+
+
+def test_env_that_would_run_other_code_is_refused(session):
+    _, _, emitter, ws = session
+    script(ws, "ok.py", "print('ok')")
+    manager = JobManager(ws, emitter, **FAST)
+    for name in ("PYTHONPATH", "LD_PRELOAD", "PYTHONSTARTUP", "BASH_ENV", "INTERN_TUI_EXIT_FILE"):
+        with pytest.raises(ToolError, match=f"env may not set {name}"):
+            manager.launch("ok.py", env={name: "x"})
 
 
 def test_reattach_of_a_row_without_process_is_lost(session):

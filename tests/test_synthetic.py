@@ -58,7 +58,7 @@ class Approvals:
         self.approve = approve
         self.requests = []
 
-    def request(self, tool, arguments, estimate):
+    def request(self, tool, arguments, estimate, pinned=None):
         from intern_tui.agent.approvals import Decision
 
         self.requests.append((tool, arguments, estimate))

@@ -64,6 +64,8 @@ class Request:
     arguments: dict[str, Any]
     estimate: dict[str, Any]
     step: int | None
+    pinned: dict[str, Any] | None = None  # the snapshot that will run (digest, files, diff)
+    view: dict[str, Any] = field(default_factory=dict)  # the approval_requested payload as recorded
     done: threading.Event = field(default_factory=threading.Event)
     decision: Decision | None = None
 
@@ -79,6 +81,42 @@ class Decision:
     @property
     def approved(self) -> bool:
         return self.status == "approved"
+
+
+# Shown first: the arguments that change what runs, where, with which credentials.
+_FIRST = ("script", "backend", "flavor", "gpus", "secrets", "env", "repo_id", "path", "private", "model")
+
+
+def describe(view: dict[str, Any], width: int = 100) -> list[str]:
+    """An approval request as lines for a terminal, from its recorded payload: every argument in full (no
+    cut, however long; the fields that matter most first), the estimate, the guard flags, and what the
+    approval pins to run (digest and diff)."""
+    import json
+    import textwrap
+
+    lines = [f"{view.get('tool')}  (request {view.get('id')})"]
+    estimate = view.get("estimate") or {}
+    if estimate.get("summary"):
+        lines.append(f"  cost: {estimate['summary']}")
+    for flag in estimate.get("flags") or []:
+        lines.append(f"  ⚠ {flag}")
+    arguments = view.get("arguments") or {}
+    order = [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
+    for key in order:
+        value = arguments[key]
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        wrapped = textwrap.wrap(text, width - 6, break_long_words=True, replace_whitespace=False) or [""]
+        lines.append(f"  {key} = {wrapped[0]}")
+        lines.extend(f"      {part}" for part in wrapped[1:])
+    pinned = view.get("pinned")
+    if pinned:
+        lines.append(
+            f"  runs snapshot sha256:{pinned.get('sha256')} ({len(pinned.get('files') or [])} .py files)"
+        )
+        if pinned.get("previous_sha256"):
+            lines.append(f"  against the last approved sha256:{pinned['previous_sha256']}:")
+        lines.extend("    " + line for line in (pinned.get("diff") or pinned.get("note") or "").splitlines())
+    return lines
 
 
 class ApprovalQueue:
@@ -111,14 +149,21 @@ class ApprovalQueue:
     # -- the agent side ---------------------------------------------------------------------------
 
     def request(
-        self, tool: str, arguments: dict[str, Any], estimate: dict[str, Any] | None = None
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        estimate: dict[str, Any] | None = None,
+        pinned: dict[str, Any] | None = None,
     ) -> Decision:
-        """Record a request and block until it is decided. Returns the decision (never raises)."""
-        req = Request("ap-" + secrets.token_hex(4), tool, arguments, estimate or {}, self.emitter.step)
+        """Record a request and block until it is decided. Returns the decision (never raises).
+        `pinned`: what the approval pins to run (the snapshot's digest and diff, tools/pinning.py)."""
+        req = Request(
+            "ap-" + secrets.token_hex(4), tool, arguments, estimate or {}, self.emitter.step, pinned
+        )
         with self._lock:
             self._pending[req.id] = req
             closed = self._closed
-        self.emitter.emit(
+        req.view = self.emitter.emit(
             Kind.APPROVAL_REQUESTED,
             {
                 "id": req.id,
@@ -126,8 +171,9 @@ class ApprovalQueue:
                 "arguments": arguments,
                 "estimate": req.estimate,
                 "policy": self.policy,
+                **({"pinned": pinned} if pinned else {}),
             },
-        )
+        ).payload  # what the person is shown: the recorded, redacted event, never the live objects
         if closed:
             self._finish(req, Decision("interrupted", "deny", "the run is stopping", decided_by="interrupt"))
         else:

@@ -201,13 +201,19 @@ def _sandbox_from_config() -> SandboxSettings:
 
 
 def _job_manager(session: AgentSession):
+    from ..config import load_config
     from ..jobs import JobManager
 
     def on_alert(alert: dict) -> None:  # from a job watcher thread: the agent reads it at its next boundary
         if session.supervisor is not None:
             session.supervisor.notify_alert(alert)
 
-    return JobManager(session.workspace, session.emitter, on_alert=on_alert)
+    allow = load_config().section("jobs").get("env_allow") or []
+    if not isinstance(allow, list) or not all(isinstance(n, str) for n in allow):
+        raise BadInput(
+            "[jobs] env_allow must be a list of variable names (NAME or PREFIX_*)", hint="fix config.toml"
+        )
+    return JobManager(session.workspace, session.emitter, on_alert=on_alert, env_allow=allow)
 
 
 def _context_window(options: SessionOptions) -> int:

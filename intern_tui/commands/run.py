@@ -188,9 +188,10 @@ def terminal_approver(get_supervisor):
             sup.decide(request.id, "deny", "no terminal to ask for approval (use --approve all or the TUI)")
             return
         with lock:
-            args = json.dumps(request.arguments, ensure_ascii=False)[:500]
-            estimate = request.estimate.get("summary") or ""
-            print(f"\n⚠ approval needed: {request.tool}({args}) {estimate}", file=sys.stderr)
+            from ..agent.approvals import describe
+
+            lines = describe(request.view)  # every argument, in full, from the recorded request
+            print("\n⚠ approval needed: " + "\n".join(lines), file=sys.stderr)
             while True:
                 answer = _read_line("  [y]es / [a]lways / [n]o / [e]dit arguments: ", request)
                 if answer is None:

@@ -184,25 +184,76 @@ def _write_meta(job_dir: Path, meta: dict[str, Any]) -> None:
         pass
 
 
-# The agent's LLM credentials: a training script has no use for them, so they are not passed on (a job
-# that really needs one gets it through `env=`). HF_TOKEN and the like stay: jobs push to the Hub.
-_LLM_KEY = re.compile(
-    r"^(ANTHROPIC|OPENAI|AZURE_OPENAI|AZURE|GEMINI|GOOGLE|MISTRAL|GROQ|TOGETHER|TOGETHERAI|OPENROUTER|DEEPSEEK"
-    r"|COHERE|XAI|FIREWORKS|FIREWORKS_AI|PERPLEXITYAI|PERPLEXITY|ANYSCALE|REPLICATE|VOYAGE|CEREBRAS)_API_KEY$"
+# A job's environment is built from this allow-list of our variables, never by copying all of them: tokens
+# and keys (HF_TOKEN, cloud and W&B keys, LLM API keys) reach a job only when the approved launch names them
+# in `secrets=`. Extend it with `[jobs] env_allow = ["NAME", "PREFIX_*"]` in config.toml.
+ENV_ALLOW = re.compile(
+    r"^(PATH|HOME|USER|LOGNAME|SHELL|LANG|LANGUAGE|LC_\w+|TZ|TERM|TMPDIR|TEMP|TMP|"
+    r"CUDA_\w+|NVIDIA_\w+|NCCL_\w+|TORCH_\w+|PYTORCH_\w+|TORCHINDUCTOR_\w+|TRITON_\w+|"
+    r"OMP_\w+|MKL_\w+|OPENBLAS_\w+|KMP_\w+|"
+    r"HF_HOME|HF_HUB_CACHE|HF_DATASETS_CACHE|HF_HUB_OFFLINE|HF_DATASETS_OFFLINE|HF_HUB_ENABLE_HF_TRANSFER|"
+    r"HF_HUB_DISABLE_\w+|HF_ENDPOINT|TRANSFORMERS_\w+|TOKENIZERS_PARALLELISM|ACCELERATE_\w+|"
+    r"WANDB_MODE|WANDB_PROJECT|WANDB_ENTITY|WANDB_DIR|TRACKIO_DIR|TRACKIO_PROJECT|"
+    r"VIRTUAL_ENV|CONDA_\w+|LD_LIBRARY_PATH|SSL_CERT_FILE|SSL_CERT_DIR|REQUESTS_CA_BUNDLE|CURL_CA_BUNDLE|"
+    r"HTTPS?_PROXY|https?_proxy|NO_PROXY|no_proxy|XDG_CACHE_HOME|XDG_RUNTIME_DIR)$"
+)
+# Names an allow-listed pattern could still let through but that carry credentials.
+_SECRET_NAME = re.compile(r"TOKEN|KEY|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE", re.I)
+# Variables the agent may not set through `env=`: they make the interpreter or the loader run other code
+# than the approved snapshot (PYTHONPATH would import modules from the live workspace instead).
+FORBIDDEN_ENV = re.compile(
+    r"^(LD_\w+|DYLD_\w+|PYTHONPATH|PYTHONSTARTUP|PYTHONHOME|PYTHONINSPECT|PYTHONEXECUTABLE|PYTHONUSERBASE|"
+    r"PYTHONSAFEPATH|PYTHONNOUSERSITE|BASH_ENV|ENV|PERL5OPT|PERL5LIB|NODE_OPTIONS|RUBYOPT|GCONV_PATH|"
+    r"INTERN_TUI_\w+)$"
 )
 
 
+def allowed_env(base: dict[str, str], extra_allow: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """The part of `base` a job inherits: allow-listed names (plus `extra_allow`: exact names or PREFIX_*),
+    never a name that says secret."""
+    exact = {n for n in extra_allow if not n.endswith("*")}
+    prefixes = tuple(n[:-1] for n in extra_allow if n.endswith("*"))
+    out = {}
+    for key, value in base.items():
+        if not (ENV_ALLOW.match(key) or key in exact or (prefixes and key.startswith(prefixes))):
+            continue
+        if _SECRET_NAME.search(key) and key not in exact:
+            continue
+        out[key] = value
+    return out
+
+
+def check_agent_env(env: dict[str, Any] | None) -> None:
+    """Refuse `env=` entries that would run code other than the approved snapshot."""
+    for key in env or {}:
+        if FORBIDDEN_ENV.match(str(key)):
+            from ..tools.base import ToolError
+
+            raise ToolError(
+                f"env may not set {key}: it changes what code the job runs (the approved snapshot); "
+                "put what the job needs in the script or its arguments"
+            )
+
+
 def child_env(
-    base: dict[str, str], extra: dict[str, Any] | None, job_id: str, job_dir: Path
+    base: dict[str, str],
+    extra: dict[str, Any] | None,
+    job_id: str,
+    job_dir: Path,
+    *,
+    secrets: dict[str, str] | None = None,
+    extra_allow: list[str] | tuple[str, ...] = (),
 ) -> dict[str, str]:
-    """The job's environment: ours (without LLM API keys), the caller's additions (a None value removes a
-    variable), and the intern-tui contract variables."""
-    env = {k: v for k, v in base.items() if not _LLM_KEY.match(k)}
+    """The job's environment: the allow-listed part of ours, the caller's additions (a None value removes a
+    variable), the secrets the approval named, and the intern-tui contract variables."""
+    check_agent_env(extra)
+    env = allowed_env(base, extra_allow)
     for key, value in (extra or {}).items():
         if value is None:
             env.pop(str(key), None)
         else:
             env[str(key)] = str(value)
+    env.update(secrets or {})
     env.update(
         {
             "INTERN_TUI_JOB_ID": job_id,

@@ -30,6 +30,7 @@ from .local import (
     GoneHandle,
     LocalHandle,
     build_command,
+    check_agent_env,
     child_env,
     read_exit_code,
     start_local,
@@ -93,6 +94,7 @@ class JobManager:
         poll_interval: float = 0.15,
         hold_seconds: float = 2.0,
         hf_status_interval: float = 10.0,
+        env_allow: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.files = Workspace(self.workspace)
@@ -106,6 +108,7 @@ class JobManager:
         self.poll_interval = poll_interval
         self.hold_seconds = hold_seconds
         self.hf_status_interval = hf_status_interval
+        self.env_allow = tuple(env_allow)
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -123,11 +126,17 @@ class JobManager:
         timeout: float | None = None,
         name: str | None = None,
         secrets: dict[str, str] | None = None,
+        pinned: Any = None,
     ) -> str:
-        """Start `script` (a .py file inside the workspace) and return the new job id."""
+        """Start `script` (a .py file inside the workspace) and return the new job id. With `pinned` (the
+        snapshot an approval pinned, tools/pinning.py) the job runs that snapshot, not the live file."""
         if backend not in BACKENDS:
             raise ToolError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
-        path = self.files.resolve(script)
+        if pinned is not None:
+            if Path(script) != Path(pinned.script):
+                raise ToolError(f"{script!r} is not the script this approval pinned ({pinned.script})")
+            pinned.verify()
+        path = pinned.script_path if pinned is not None else self.files.resolve(script)
         if not path.is_file():
             raise ToolError(
                 f"no script {script!r} in the workspace; write_file() it first (list_files() shows what exists)"
@@ -143,14 +152,16 @@ class JobManager:
         argv = normalize_args(args)
         job_id = "job-" + _token()
         job_dir = self.workspace / "jobs" / job_id
-        rel_script = self.files.relative(path)
+        rel_script = pinned.script if pinned is not None else self.files.relative(path)
         log_path = job_dir / "log.txt"
         if backend == "local":
             command = build_command(self.python, path, argv, gpus=gpus, accelerate=accelerate)
-            handle: Any = start_local(
-                job_dir, command, cwd=self.workspace, env=child_env(dict(os.environ), env, job_id, job_dir)
+            job_env = child_env(
+                dict(os.environ), env, job_id, job_dir, secrets=secrets, extra_allow=self.env_allow
             )
+            handle: Any = start_local(job_dir, command, cwd=self.workspace, env=job_env)
         else:
+            check_agent_env(env)
             api = self.hf_api if self.hf_api is not None else default_api()
             remote_env = {str(k): str(v) for k, v in (env or {}).items() if v is not None}
             remote_env.update(
@@ -186,6 +197,8 @@ class JobManager:
                 "name": name,
                 "gpus": gpus,
                 "timeout": timeout,
+                "pinned_sha256": pinned.digest if pinned is not None else None,
+                "secrets": sorted(secrets or {}),
             },
         )
         self._watch(job_id, backend, rel_script, argv, name, job_dir, handle, started_at, timeout)

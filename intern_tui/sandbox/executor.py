@@ -407,7 +407,7 @@ class WorkerExecutor(PythonExecutor):
             pass  # the worker died meanwhile: its reader reports that
 
     def _scrub(self, text: str) -> str:
-        return self.redactor.sub(text) if self.redactor is not None else text
+        return self.redactor.sub_deep(text) if self.redactor is not None else text
 
     def _scrub_value(self, value: Any) -> Any:
-        return self.redactor.scrub(value) if self.redactor is not None else value
+        return self.redactor.scrub(value, deep=True) if self.redactor is not None else value

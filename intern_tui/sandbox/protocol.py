@@ -23,8 +23,13 @@ def _default(value: Any) -> str:
     return str(value)  # paths, numpy scalars, …: their text
 
 
+# Bound once at import: code that later patches `json` in the same process doesn't change the wire format.
+_dumps = json.JSONEncoder(default=_default, ensure_ascii=False).encode
+_loads = json.JSONDecoder().decode
+
+
 def encode(message: dict[str, Any]) -> bytes:
-    data = json.dumps(message, default=_default, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    data = _dumps(message).encode("utf-8", "surrogatepass")
     if len(data) > MAX_MESSAGE:
         raise ValueError(f"message of {len(data)} bytes is over the {MAX_MESSAGE} byte limit")
     return _HEADER.pack(len(data)) + data
@@ -56,7 +61,7 @@ def recv(sock: socket.socket) -> dict[str, Any]:
     (size,) = _HEADER.unpack(_read_exact(sock, _HEADER.size))
     if size > MAX_MESSAGE:
         raise ValueError(f"peer sent a {size} byte message (limit {MAX_MESSAGE})")
-    message = json.loads(_read_exact(sock, size).decode("utf-8", "surrogatepass"))
+    message = _loads(_read_exact(sock, size).decode("utf-8", "surrogatepass"))
     if not isinstance(message, dict) or not isinstance(message.get("op"), str):
         raise ValueError("peer sent a message without an op")
     return message

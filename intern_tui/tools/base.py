@@ -46,6 +46,13 @@ class ToolSpec:
     sensitive: bool = False
     # For sensitive tools: a function (ctx, arguments) -> {"gpu_hours": …, "usd": …, "summary": …}.
     estimate: Callable[..., dict[str, Any]] | None = None
+    # For tools that run code: (ctx, arguments) -> the workspace script to pin at approval (tools/pinning.py);
+    # the tool then receives the snapshot as its `pinned` argument, which agent code can never pass.
+    pin: Callable[..., str | None] | None = None
+
+
+# Arguments the gate supplies itself; a call from agent code that names one is refused.
+TRUSTED_PARAMS = frozenset({"pinned"})
 
 
 REGISTRY: dict[str, ToolSpec] = {}
@@ -59,6 +66,7 @@ def agent_tool(
     sensitive: bool = False,
     estimate: Callable[..., dict[str, Any]] | None = None,
     output_type: str = "any",
+    pin: Callable[..., str | None] | None = None,
 ):
     """Register a function as an agent tool (its name is the tool name the agent sees)."""
 
@@ -68,7 +76,7 @@ def agent_tool(
         hints = typing.get_type_hints(f)
         params = list(inspect.signature(f).parameters.values())[1:]  # skip ctx
         for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in TRUSTED_PARAMS:
                 continue
             json_type, nullable = _json_type(hints.get(p.name, Any))
             spec: dict[str, Any] = {"type": json_type, "description": arg_docs.get(p.name, p.name)}
@@ -77,7 +85,9 @@ def agent_tool(
             elif nullable:
                 spec["nullable"] = True
             inputs[p.name] = spec
-        REGISTRY[f.__name__] = ToolSpec(f.__name__, f, description, inputs, output_type, sensitive, estimate)
+        REGISTRY[f.__name__] = ToolSpec(
+            f.__name__, f, description, inputs, output_type, sensitive, estimate, pin
+        )
         return f
 
     return register(fn) if fn is not None else register
@@ -138,12 +148,13 @@ class ToolGate:
         self.interrupted = threading.Event()
         self._ids = itertools.count(1)
         self.calls: list[tuple[int, str, str]] = []  # (step, tool, outcome) for the doom-loop guard
+        self.approved_pins: dict[str, Any] = {}  # script -> the last approved Pin (diffs are against it)
 
     def invoke(self, name: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         spec = self.specs[name]
         call_id = f"{self.ctx.emitter.step or 0}.{next(self._ids)}"
         try:
-            bound = inspect.signature(spec.fn).bind(self.ctx, *args, **kwargs)
+            bound = _agent_signature(spec.fn).bind(self.ctx, *args, **kwargs)
         except TypeError as exc:
             raise ToolError(f"{name}: {exc}. Signature: {name}{_public_signature(spec.fn)}") from None
         arguments = {k: v for k, v in bound.arguments.items() if k != "ctx"}
@@ -151,9 +162,10 @@ class ToolGate:
         try:
             if self.interrupted.is_set():
                 raise Interrupted("the run was interrupted by the user; this call did not run")
+            trusted: dict[str, Any] = {}
             if spec.sensitive:
-                arguments = self._approve(spec, arguments)
-            result = spec.fn(self.ctx, **arguments)
+                arguments, trusted = self._approve(spec, arguments)
+            result = spec.fn(self.ctx, **arguments, **trusted)
         except ToolError as exc:
             self._result(call_id, name, error=str(exc), kind=type(exc).__name__)
             raise
@@ -162,35 +174,57 @@ class ToolGate:
             self._result(call_id, name, error=message, kind="error")
             raise ToolError(message) from exc
         if self.ctx.redactor is not None:
-            result = self.ctx.redactor.scrub(result)
+            result = self.ctx.redactor.scrub(result, deep=True)  # what the model reads: the thorough pass
         self._result(call_id, name, result=result)
         return result
 
-    def _approve(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    def _approve(self, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Ask, and return (the arguments to run with, the trusted arguments the gate adds)."""
         if self.ctx.approvals is None:
             raise ApprovalDenied(f"{spec.name} needs approval and no approver is attached")
-        estimate = {}
-        if spec.estimate is not None:
-            try:
-                estimate = spec.estimate(self.ctx, arguments)
-            except ToolError:  # the estimate found the call invalid: refuse it before anyone is asked
-                raise
-            except Exception as exc:  # an estimate must never block asking
-                estimate = {"error": str(exc)}
-        decision = self.ctx.approvals.request(spec.name, arguments, estimate)
-        if decision.approved:
-            if decision.edited is not None:
-                edited = {**arguments, **decision.edited}
-                if spec.estimate is not None and hasattr(self.ctx.approvals, "budget"):
-                    try:  # the budget counts what the edited request costs, not the original
-                        self.ctx.approvals.budget.recharge(estimate, spec.estimate(self.ctx, edited))
-                    except Exception:
-                        pass
-                return edited
-            return arguments
+        estimate = self._estimate(spec, arguments)
+        pin = self._pin(spec, arguments)
+        decision = self.ctx.approvals.request(
+            spec.name, arguments, estimate, pinned=pin.view() if pin else None
+        )
         if decision.status == "interrupted":
             raise Interrupted(f"{spec.name} was not run: the run was interrupted while it awaited approval")
-        raise ApprovalDenied(f"{spec.name} was denied: {decision.reason or 'no reason given'}")
+        if not decision.approved:
+            raise ApprovalDenied(f"{spec.name} was denied: {decision.reason or 'no reason given'}")
+        if decision.edited is not None:
+            edited = {**arguments, **{k: v for k, v in decision.edited.items() if k not in TRUSTED_PARAMS}}
+            if spec.estimate is not None and hasattr(self.ctx.approvals, "budget"):
+                try:  # the budget counts what the edited request costs, not the original
+                    self.ctx.approvals.budget.recharge(estimate, spec.estimate(self.ctx, edited))
+                except Exception:
+                    pass
+            if pin is not None:  # the person edited what runs: pin the edited call (job_started records it)
+                pin = self._pin(spec, edited)
+            arguments = edited
+        if pin is None:
+            return arguments, {}
+        self.approved_pins[pin.script] = pin
+        return arguments, {"pinned": pin}
+
+    def _estimate(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+        if spec.estimate is None:
+            return {}
+        try:
+            return spec.estimate(self.ctx, arguments)
+        except ToolError:  # the estimate found the call invalid: refuse it before anyone is asked
+            raise
+        except Exception as exc:  # an estimate must never block asking
+            return {"error": str(exc)}
+
+    def _pin(self, spec: ToolSpec, arguments: dict[str, Any]):
+        if spec.pin is None:
+            return None
+        from .pinning import pin_script
+
+        script = spec.pin(self.ctx, arguments)
+        if script is None:
+            return None
+        return pin_script(self.ctx.workspace, script, self.approved_pins.get(str(script)))
 
     def _result(
         self, call_id: str, name: str, *, result: Any = None, error: str | None = None, kind: str = ""
@@ -206,8 +240,14 @@ class ToolGate:
         self.ctx.emit(Kind.TOOL_RESULT, payload)
 
 
-def _public_signature(fn: Callable) -> str:
+def _agent_signature(fn: Callable) -> inspect.Signature:
+    """The signature agent code calls: without the parameters only the gate may fill."""
     sig = inspect.signature(fn)
+    return sig.replace(parameters=[p for p in sig.parameters.values() if p.name not in TRUSTED_PARAMS])
+
+
+def _public_signature(fn: Callable) -> str:
+    sig = _agent_signature(fn)
     return str(sig.replace(parameters=list(sig.parameters.values())[1:]))
 
 

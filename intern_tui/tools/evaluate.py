@@ -96,7 +96,16 @@ def estimate_evaluate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, 
     return estimate
 
 
-@agent_tool(sensitive=True, estimate=estimate_evaluate, output_type="string")
+def _pin_eval(ctx: ToolContext, arguments: dict[str, Any]) -> str:
+    """The approval pins the eval script (installed from the templates if the workspace lacks it)."""
+    from ..templates import install
+
+    if not (ctx.workspace / EVAL_SCRIPT).is_file():
+        install(ctx.workspace / "templates")
+    return EVAL_SCRIPT
+
+
+@agent_tool(sensitive=True, estimate=estimate_evaluate, output_type="string", pin=_pin_eval)
 def evaluate(
     ctx: ToolContext,
     model: str,
@@ -106,6 +115,7 @@ def evaluate(
     backend: str = "local",
     flavor: str | None = None,
     timeout: float | None = None,
+    pinned: Any = None,
 ) -> str:
     """Evaluate a model on a benchmark, as a job; returns the job id. Needs approval. When the job ends,
     eval_results() shows the scores (base model beside the trained ones), and the dashboard's table too.
@@ -140,7 +150,13 @@ def evaluate(
     if backend == "hf" and timeout is None:
         timeout = DEFAULT_HOURS * 3600
     job_id = _jobs(ctx).launch(
-        EVAL_SCRIPT, backend=backend, args=args, flavor=flavor, timeout=timeout, name=f"eval {bench.name}"
+        EVAL_SCRIPT,
+        backend=backend,
+        args=args,
+        flavor=flavor,
+        timeout=timeout,
+        name=f"eval {bench.name}",
+        pinned=pinned,
     )
     mark_in_use(ctx.workspace, bench.name)
     _record_eval_job(ctx.workspace, job_id)

@@ -62,6 +62,9 @@ def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
     from .launch_guard import launch_checks
 
     estimate = cost_estimate(ctx, arguments)
+    if arguments.get("secrets"):  # checked before anyone is asked: a missing token is not worth a decision
+        names = sorted(_secret_values(arguments["secrets"]))
+        estimate["summary"] += f" · passes secrets: {', '.join(names)}"
     checks = launch_checks(ctx, arguments) if ctx is not None else {}
     if checks.get("flags"):
         estimate["summary"] += " · ⚠ " + " · ⚠ ".join(checks["flags"])
@@ -105,6 +108,8 @@ def _jobs(ctx: ToolContext):
 
 def _secret_values(names: list[str] | None) -> dict[str, str]:
     """Values of the named secrets from our environment (HF_TOKEN also from the Hub login)."""
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise ToolError("secrets must be a list of variable names, e.g. ['HF_TOKEN']")
     values = {}
     for name in names or []:
         value = os.environ.get(name)
@@ -118,7 +123,15 @@ def _secret_values(names: list[str] | None) -> dict[str, str]:
     return values
 
 
-@agent_tool(sensitive=True, estimate=estimate_launch, output_type="string")
+def _pin_launch(ctx: ToolContext, arguments: dict[str, Any]) -> str | None:
+    """The approval pins the script (and the workspace's Python files) that will run."""
+    script = arguments.get("script")
+    if not isinstance(script, str):
+        return None
+    return ctx.jobs.files.relative(ctx.jobs.files.resolve(script)) if ctx.jobs is not None else script
+
+
+@agent_tool(sensitive=True, estimate=estimate_launch, output_type="string", pin=_pin_launch)
 def launch_job(
     ctx: ToolContext,
     script: str,
@@ -131,27 +144,31 @@ def launch_job(
     timeout: float | None = None,
     name: str | None = None,
     secrets: list | None = None,
+    pinned: Any = None,
 ) -> str:
-    """Launch a training script from the workspace as a job; returns its job id. Needs approval.
+    """Launch a training script from the workspace as a job; returns its job id. Needs approval; the job
+    runs the code as it was when approved.
 
     Args:
         script: Python script in the workspace, e.g. 'train_sft.py' (templates: train_sft.py, train_dpo.py,
             train_grpo.py; run them with args={'model': 'tiny', 'max-steps': 50} to try things cheaply).
         backend: 'local' (this machine) or 'hf' (Hugging Face Jobs; needs a token and a paid plan).
         args: Script arguments: a list ['--max-steps', '50'], a string, or a dict {'max-steps': 50}.
-        env: Extra environment variables for the job (not for secrets).
+        env: Extra environment variables for the job (not secrets; not PYTHONPATH/LD_*/PYTHONSTARTUP).
         gpus: Local only: number of GPUs; more than 1 runs the script with `accelerate launch`.
         accelerate: Local only: run with `accelerate launch` even on one GPU.
         flavor: HF only: hardware, e.g. 'a10g-large', 'a100-large', 'h200' (default 'cpu-basic').
         timeout: Seconds after which the job is stopped (HF default: 2 hours).
         name: A short human name for the job.
-        secrets: HF only: names of secrets to pass (e.g. ['HF_TOKEN']); values are taken from
-            intern-tui's environment and never shown.
+        secrets: Names of secrets the job needs (e.g. ['HF_TOKEN'] to push or read gated models); shown in
+            the approval, values taken from intern-tui's environment (or the Hub login) and never shown. A
+            job gets no token it was not given here.
     """
     if backend == "hf" and timeout is None:
         timeout = DEFAULT_HOURS * 3600
-    if secrets and backend != "hf":
-        raise ToolError("secrets are only passed to HF jobs; local jobs inherit intern-tui's environment")
+    values = _secret_values(secrets)
+    if ctx.redactor is not None:  # its log is redacted against what it was given, in any encoding
+        ctx.redactor.add_secrets(values.values())
     job_id = _jobs(ctx).launch(
         script,
         backend=backend,
@@ -162,7 +179,8 @@ def launch_job(
         flavor=flavor,
         timeout=timeout,
         name=name,
-        secrets=_secret_values(secrets),
+        secrets=values,
+        pinned=pinned,
     )
     _report_flags(ctx, job_id, {"script": script, "args": args})
     return job_id
