@@ -248,3 +248,33 @@ def test_agent_code_cannot_forge_the_audit_log(home, tmp_path):
         assert [c["arguments"].get("script") for c in calls if c["tool"] == "launch_job"] == ["evil.py"]
     finally:
         rt.close()
+
+
+async def test_the_approval_modal_shows_what_will_run(runtime, tmp_path):
+    from rich.console import Console
+
+    from intern_tui.tui.app import InternApp
+    from intern_tui.tui.screens.modals import ApprovalModal, request_renderable
+    from intern_tui.tui.widgets.approvals import ApprovalQueue
+
+    turns = [
+        ("Write.", "write_file('train.py', 'print(\"hello from train\")\\n')"),
+        ("Launch.", "print(launch_job('train.py'))"),
+        ("Done.", "final_answer('x')"),
+    ]
+    app = InternApp(runtime, options=SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", turns)))
+    async with app.run_test(size=(140, 40)) as pilot:
+        from helpers import until
+
+        queue = app.dashboard.query_one(ApprovalQueue)
+        await until(pilot, lambda: queue.items)
+        queue.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ApprovalModal))
+        console = Console(width=130, record=True)
+        console.print(request_renderable(app.screen.item))
+        shown = console.export_text()
+        assert "snapshot sha256:" in shown and "+print(\"hello from train\")" in shown
+        await pilot.press("d")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.model.status.current == "done")

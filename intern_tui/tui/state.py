@@ -45,6 +45,7 @@ class ApprovalItem:
     reason: str | None = None
     decided_by: str | None = None
     edited: dict[str, Any] | None = None
+    pinned: dict[str, Any] | None = None  # the code snapshot the approval runs: sha256, files, diff
 
     def status_at(self, at: int | None) -> str:
         if self.decided_seq is None or (at is not None and self.decided_seq > at):
@@ -352,8 +353,9 @@ def _token_usage(m: SessionModel, e: Event) -> set[str]:
 def _approval_requested(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     m.approvals[p["id"]] = ApprovalItem(
-        p["id"], p.get("tool", "?"), p.get("arguments") or {}, p.get("estimate") or {}, e.step, e.seq
-    )
+        p["id"], p.get("tool", "?"), p.get("arguments") or {}, p.get("estimate") or {}, e.step, e.seq,
+        pinned=p.get("pinned"),
+    )  # fmt: skip
     if m.pending_approvals():
         m.status.set(e.seq, "waiting")
     return m._add(e, "approval", f"approval requested: {p.get('tool')}", id=p["id"], phase="requested") | {

@@ -107,6 +107,22 @@ def request_renderable(item: ApprovalItem):
             table.add_row(
                 key, Text(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
             )
+    if (
+        item.pinned
+    ):  # what will run: the snapshot taken when this was asked, and what changed since the last one
+        pinned = item.pinned
+        table.add_row(
+            "runs",
+            f"snapshot sha256:{pinned.get('sha256', '')[:16]}… ({len(pinned.get('files') or [])} .py files)",
+        )
+        if pinned.get("diff"):
+            label = "diff vs last approved" if pinned.get("previous_sha256") else "script (new)"
+            table.add_row(
+                label,
+                Syntax(pinned["diff"], "diff", theme="ansi_dark", background_color="default", word_wrap=True),
+            )
+        elif pinned.get("note"):
+            table.add_row("diff", pinned["note"])
     return table
 
 
