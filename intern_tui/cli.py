@@ -14,7 +14,9 @@ from pathlib import Path
 from . import __version__
 from .errors import BadInput, InternError
 
-COMMANDS = ("tui", "demo", "run", "resume", "fork", "replay", "sessions", "mirror", "gpu", "doctor")
+COMMANDS = (
+    "tui", "demo", "run", "resume", "fork", "attach", "stop", "replay", "sessions", "mirror", "gpu", "doctor",
+)  # fmt: skip
 _VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
 
 DESCRIPTION = """\
@@ -25,6 +27,9 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
   intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
   intern-tui resume ID [--model M] [--headless]   continue a stopped session
   intern-tui fork ID --step K [--instruction T]   a new session from the first K steps of another
+  intern-tui run|resume|fork … --detach           the session runs in the background; the command returns
+  intern-tui attach [ID] [--headless]             follow a running session (the newest when no ID)
+  intern-tui stop ID                              stop a running session (it stays resumable)
   intern-tui replay ID                            open a past session read-only with a timeline
   intern-tui sessions list|show|export|import|delete
   intern-tui mirror status|push [ID]              the private Hub dataset that mirrors your sessions
@@ -85,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "run", "run the agent on a task (TUI, or --headless)")
     add_run_arguments(p)
+    _detach_option(p)
     add_display_options(p)
 
     p = command(sub, "resume", "continue a stopped session (memory rebuilt from its events)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    _detach_option(p)
     add_agent_options(p)
     add_display_options(p)
 
@@ -98,8 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, required=True, metavar="K", help="keep the parent's steps 1..K")
     p.add_argument("--instruction", metavar="TEXT", help="what the fork should do differently")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
+    _detach_option(p)
     add_agent_options(p)
     add_display_options(p)
+
+    p = command(sub, "attach", "follow a session running in the background (the newest if no ID)")
+    p.add_argument("id", metavar="ID", nargs="?")
+    p.add_argument("--headless", action="store_true", help="no TUI: print its events until it ends")
+    p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
+    add_display_options(p)
+
+    p = command(sub, "stop", "stop a session running in the background (it stays resumable)")
+    p.add_argument("id", metavar="ID")
 
     p = command(sub, "replay", "open a past session read-only, with a timeline")
     p.add_argument("id", metavar="ID")
@@ -143,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "doctor", "check the sandbox (isolation level), GPU, packages and model setup")
     p.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     return parser
+
+
+def _detach_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the session in its own background process and return; follow it with intern-tui attach",
+    )
 
 
 def _first_positional(argv: list[str]) -> str | None:
@@ -278,10 +303,27 @@ def _dispatch(args: argparse.Namespace) -> int:
                 "instruction": args.instruction,
                 "model": args.model,
             }
+        if getattr(args, "detach", False):
+            from .commands import detached
+
+            return detached.run_detached(args, store.home, resume_id=resume_id, fork=fork)
         if getattr(args, "headless", False):
             return run.run_headless(args, store.home, resume_id=resume_id, fork=fork)
         _require_terminal()
         return tui.run_tui(args, store.home, task=getattr(args, "task", None), resume_id=resume_id, fork=fork)
+    if command in ("attach", "stop"):
+        from .commands import detached
+
+        store = open_store_from(args)
+        if command == "stop":
+            return detached.stop(store.home, _resolve(store, args.id))
+        session_id = _resolve(store, args.id) if args.id else detached.newest_live(store.home)
+        if args.headless:
+            return detached.attach_headless(args, store.home, session_id)
+        _require_terminal()
+        from .commands import tui
+
+        return tui.run_tui(args, store.home, attach_id=session_id)
     if command == "replay":
         from .commands import tui
 

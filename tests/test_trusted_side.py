@@ -262,7 +262,9 @@ async def test_the_approval_modal_shows_what_will_run(runtime, tmp_path):
         ("Launch.", "print(launch_job('train.py'))"),
         ("Done.", "final_answer('x')"),
     ]
-    app = InternApp(runtime, options=SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", turns)))
+    app = InternApp(
+        runtime, options=SessionOptions(task="t", model=write_policy(tmp_path / "p.jsonl", turns))
+    )
     async with app.run_test(size=(140, 40)) as pilot:
         from helpers import until
 
@@ -274,7 +276,7 @@ async def test_the_approval_modal_shows_what_will_run(runtime, tmp_path):
         console = Console(width=130, record=True)
         console.print(request_renderable(app.screen.item))
         shown = console.export_text()
-        assert "snapshot sha256:" in shown and "+print(\"hello from train\")" in shown
+        assert "snapshot sha256:" in shown and '+print("hello from train")' in shown
         await pilot.press("d")
         await pilot.press("enter")
         await until(pilot, lambda: app.model.status.current == "done")

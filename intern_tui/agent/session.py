@@ -256,12 +256,14 @@ def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task:
     return session.supervisor
 
 
-def start_session(runtime: Runtime, options: SessionOptions, *, start: bool = True):
+def start_session(
+    runtime: Runtime, options: SessionOptions, *, start: bool = True, session_id: str | None = None
+):
     """Create a new session and (by default) start its agent. Returns the Supervisor."""
     from .models import check_model
 
     check_model(options.model, options.api_base)
-    session = AgentSession(runtime, options, runtime.store.new_session_id())
+    session = AgentSession(runtime, options, session_id or runtime.store.new_session_id())
     session.emitter.emit(Kind.SESSION_STARTED, session._started_payload({}))
     runtime.writer.flush()
     sup = _make_supervisor(session)
@@ -373,6 +375,7 @@ def fork_session(
     api_base: str | None = None,
     approve: str = "ask",
     start: bool = True,
+    session_id: str | None = None,
     **option_overrides,
 ):
     """A new session whose memory is the parent's first `step` steps, continuing with a new model and/or
@@ -415,7 +418,7 @@ def fork_session(
         **option_overrides,
     )
     check_model(options.model, options.api_base)
-    session = AgentSession(runtime, options, runtime.store.new_session_id())
+    session = AgentSession(runtime, options, session_id or runtime.store.new_session_id())
     try:
         session.emitter.emit(Kind.SESSION_STARTED, session._started_payload({"forked": True}))
         for e in inherited:

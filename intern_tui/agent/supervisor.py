@@ -160,6 +160,36 @@ class Supervisor:
         with self._cond:
             self._alerts.append(alert)
 
+    def cancel_job(self, job_id: str) -> dict[str, Any]:
+        """Stop one of the session's jobs (the user's decision: no approval needed to stop spending)."""
+        jobs = self.gate.ctx.jobs
+        if jobs is None:
+            raise ValueError("this session has no jobs")
+        result = jobs.cancel(job_id)
+        self.redirect(f"The user canceled job {job_id} from the dashboard.")  # the agent hears it next step
+        return result
+
+    def job_pids(self) -> dict[int, str]:
+        """{pid: job id} of the session's running local jobs (the GPU pane's attribution)."""
+        jobs = self.gate.ctx.jobs
+        return jobs.pid_map() if jobs is not None else {}
+
+    @property
+    def session_id(self) -> str:
+        return self.emitter.session_id
+
+    def describe(self) -> dict[str, Any]:
+        """Where the session stands, for clients: status, step and the requests waiting for a person."""
+        return {
+            "session_id": self.session_id,
+            "status": self.status,
+            "step": self.step,
+            "max_steps": self.max_steps,
+            "pending": [
+                {"id": r.id, "tool": r.tool, "view": r.view, "step": r.step} for r in self.approvals.pending()
+            ],
+        }
+
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 

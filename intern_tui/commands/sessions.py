@@ -22,7 +22,7 @@ def run(args: argparse.Namespace, store: Store) -> int:
     conn = store.connect()
     try:
         if args.action == "list":
-            return _list(conn, args)
+            return _list(conn, args, store.home)
         if args.action == "delete":
             return _delete(store, resolve_session_id(conn, args.id), args)
         session_id = resolve_session_id(conn, args.id)
@@ -35,8 +35,12 @@ def run(args: argparse.Namespace, store: Store) -> int:
     return 2
 
 
-def _list(conn, args: argparse.Namespace) -> int:
+def _list(conn, args: argparse.Namespace, home: Path) -> int:
+    from ..host import live_host
+
     rows = list_sessions(conn, args.limit)
+    for r in rows:  # live: its session process is running now (attach to it)
+        r["live"] = r["status"] in ("running", "paused", "waiting") and live_host(home, r["id"]) is not None
     if args.json:
         keys = (
             "id",
@@ -49,6 +53,7 @@ def _list(conn, args: argparse.Namespace) -> int:
             "event_count",
             "pending_approvals",
             "parent_id",
+            "live",
         )
         print(json.dumps([{k: r[k] for k in keys} for r in rows], ensure_ascii=False))
         return 0
@@ -60,10 +65,13 @@ def _list(conn, args: argparse.Namespace) -> int:
     for r in rows:
         model = _clip(display_model(r["model"]), 24)
         pending = f" [{r['pending_approvals']} pending]" if r["pending_approvals"] else ""
+        status = r["status"] + ("*" if r["live"] else "")
         print(
-            f"{r['id']:<17} {r['status']:<11} {r['steps'] or 0:>5}  {_when(r['started_at']):<16}  {model:<24} "
+            f"{r['id']:<17} {status:<11} {r['steps'] or 0:>5}  {_when(r['started_at']):<16}  {model:<24} "
             f"{_one_line(r['task'], 60)}{pending}"
         )
+    if any(r["live"] for r in rows):
+        print("\n* running in a session process now: intern-tui attach ID")
     return 0
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
 
-from . import protocol
+from .. import wire as protocol
 from .isolation import WORKER_MODULE, Isolation, Limits, TaskLimit, command
 
 log = logging.getLogger(__name__)

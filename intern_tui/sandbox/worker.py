@@ -25,7 +25,7 @@ import sys
 import threading
 from typing import Any
 
-from . import protocol
+from .. import wire as protocol
 
 
 class StepInterrupted(BaseException):

@@ -143,6 +143,22 @@ class SessionLock:
         self._fd = fd
         return True
 
+    def held_elsewhere(self) -> bool:
+        """Is another process holding this lock right now? (Probes without taking or touching it.)"""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return False
+        finally:
+            os.close(fd)
+
     def release(self, remove: bool = False) -> None:
         if self._fd is None:
             return

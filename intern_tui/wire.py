@@ -1,7 +1,8 @@
-"""The wire between the session process and its worker: length-prefixed JSON messages over a socket.
+"""Length-prefixed JSON messages over a socket: the wire between a session and its sandboxed worker
+(sandbox/), and between a session process and the clients attached to it (host/).
 
-JSON only, never pickle: the supervisor treats everything the worker sends as untrusted data (a worker
-running hostile code can send anything), so nothing it sends can become code or objects on the trusted side.
+JSON only, never pickle: a receiver treats everything it gets as data (a worker running hostile code can
+send anything), so nothing sent can become code or objects on the other side.
 """
 
 from __future__ import annotations
