@@ -230,6 +230,10 @@ def _looks_like_a_command(word: str | None) -> str | None:
 
 
 def _require_terminal() -> None:
+    import os
+
+    if os.environ.get("TEXTUAL_DRIVER"):  # `textual serve` runs us with its web driver: a browser is the terminal
+        return
     if not sys.stdout.isatty() and not sys.stdin.isatty():
         raise BadInput("the TUI needs a terminal", hint="use --headless for scripts and pipes")
 
