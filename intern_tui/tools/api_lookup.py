@@ -39,7 +39,7 @@ def check_name(name: str) -> str:
 
 @agent_tool(output_type="object")
 def lookup_api(
-    ctx: ToolContext, name: str, search: str | None = None, max_chars: int = 4000, python: str | None = None
+    ctx: ToolContext, name: str, search: str | None = None, max_chars: int = 4000
 ) -> dict:
     """Signature, docstring, version and (for config dataclasses such as TRL's) the fields with their
     defaults and help, read from the packages installed on this machine. Use it before writing a script.
@@ -56,7 +56,7 @@ def lookup_api(
     cache = ctx.settings.setdefault("api_lookups", {})
     key = (name, search or "")
     if key not in cache:
-        cache[key] = _probe(name, search or "", python or sys.executable)
+        cache[key] = _probe(name, search or "", sys.executable)  # never an interpreter the agent names
     out = dict(cache[key])
     if "error" in out:
         raise ToolError(f"lookup_api({name!r}): {out['error']}")
