@@ -42,6 +42,9 @@ class Kind(StrEnum):
     PLAN = "plan"
     STEP_STARTED = "step_started"
     TOKEN_USAGE = "token_usage"
+    MODEL_CALL = "model_call"  # a request to the LLM starts (prompt size, window)
+    MODEL_DELTA = "model_delta"  # streamed tokens, batched a few times a second
+    MODEL_RETRY = "model_retry"  # a visible wait before retrying (rate limit, server error, empty reply…)
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)
@@ -60,8 +63,9 @@ STATE_KINDS: frozenset[str] = frozenset(
     }
 )
 
-STATUSES = ("running", "paused", "waiting", "done", "failed", "interrupted")
+STATUSES = ("running", "paused", "waiting", "done", "failed", "interrupted", "max_steps")
 ACTIVE_STATUSES = ("running", "paused", "waiting")
+ENDED_STATUSES = ("done", "failed", "interrupted", "max_steps")  # max_steps: the step cap was reached
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)

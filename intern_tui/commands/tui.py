@@ -32,14 +32,23 @@ def run_tui(
     """Open the app for a new session (`task` or asked), a resumed one, a fork, or a replay."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
+    from .run import session_options, settings_overrides
 
     config = load_config()
     runtime = Runtime.open(home, mirror=replay_id is None)
     try:
         if options is None and task:
-            from .run import session_options
-
             options = session_options(args, task, headless=False)
+
+        def make_options(task: str, model: str):  # the new-session form: config and flags still apply
+            args.model = model
+            return session_options(args, task, headless=False)
+
+        continue_overrides = {
+            "api_base": getattr(args, "api_base", None),
+            "settings": settings_overrides(args),
+            "max_steps": getattr(args, "max_steps", None),
+        }
         app = InternApp(
             runtime,
             options=options,
@@ -51,6 +60,8 @@ def run_tui(
             ascii_only=getattr(args, "ascii", False),
             gpu=replay_id is None,
             default_model=getattr(args, "model", None),
+            make_options=make_options if replay_id is None and hasattr(args, "approve") else None,
+            continue_overrides=continue_overrides,
         )
         app.run()
         if app.exit_message:

@@ -11,7 +11,7 @@ import math
 import sqlite3
 from collections.abc import Sequence
 
-from ..events import Event, Kind, dumps
+from ..events import ENDED_STATUSES, Event, Kind, dumps
 
 INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?, ?, ?, ?, ?, ?)"
 
@@ -137,7 +137,7 @@ def _ended(conn: sqlite3.Connection, e: Event, status: str) -> None:
 
 def _session_ended(conn: sqlite3.Connection, e: Event) -> None:
     status = e.payload.get("status", "done")
-    _ended(conn, e, status if status in ("done", "failed", "interrupted") else "done")
+    _ended(conn, e, status if status in ENDED_STATUSES else "done")
 
 
 def _final_answer(conn: sqlite3.Connection, e: Event) -> None:

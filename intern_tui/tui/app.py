@@ -76,6 +76,8 @@ class InternApp(NavigationMixin, App):
         ask_model: bool = False,
         gpu: bool = False,
         default_model: str | None = None,
+        make_options=None,
+        continue_overrides: dict | None = None,
     ):
         super().__init__()
         self.runtime = runtime
@@ -85,6 +87,11 @@ class InternApp(NavigationMixin, App):
         self.fork = fork
         self.gpu_enabled = gpu
         self.default_model = default_model  # --model given without a task: prefills the new-session form
+        self.make_options = (
+            make_options  # (task, model) -> SessionOptions with config and command-line settings
+        )
+        # --api-base / --request-timeout / --max-steps … given with resume or fork (None: the session's own)
+        self.continue_overrides = dict(continue_overrides or {})
         self.sampler = None
         self.ask_model = ask_model
         self.glyphs = Glyphs(ascii_only)
@@ -147,7 +154,10 @@ class InternApp(NavigationMixin, App):
             task, model = result
             from ..agent.session import SessionOptions
 
-            self.options = SessionOptions(task=task, model=model, approve="ask")
+            if self.make_options is not None:
+                self.options = self.make_options(task, model)
+            else:
+                self.options = SessionOptions(task=task, model=model, approve="ask")
             self.start_agent()
 
         self.push_screen(NewSessionScreen(default_model=model or self._default_model(), task=task), chosen)
@@ -178,6 +188,8 @@ class InternApp(NavigationMixin, App):
                     model=self.fork.get("model"),
                     approve="ask",
                     start=False,
+                    api_base=self.continue_overrides.get("api_base"),
+                    settings_overrides=self.continue_overrides.get("settings"),
                 )
             elif self.resume_id is not None:
                 sup = resume_session(
@@ -185,6 +197,9 @@ class InternApp(NavigationMixin, App):
                     self.resume_id,
                     approve="ask",
                     start=False,
+                    api_base=self.continue_overrides.get("api_base"),
+                    settings_overrides=self.continue_overrides.get("settings"),
+                    max_steps=self.continue_overrides.get("max_steps"),
                     **({"model": self.options.model} if self.options else {}),
                 )
             else:
