@@ -65,6 +65,7 @@ class ReplyInfo:
     reasoning: str = ""
     finish_reason: str | None = None
     streamed: bool = False
+    usage_estimated: bool = False  # the usage was counted on our side (the server sent none)
 
 
 EMPTY_REPLY_NOTE = (
@@ -201,8 +202,9 @@ class ResilientModel(Model):
                 )
                 estimated = True
             else:
-                estimated = False
-                hooks.estimate_tokens.calibrate(prompt_chars, message.token_usage.input_tokens)
+                estimated = info.usage_estimated
+                if not estimated:
+                    hooks.estimate_tokens.calibrate(prompt_chars, message.token_usage.input_tokens)
             hooks.on_model_output(message, info, estimated, self._cost(message.token_usage))
             return message
 

@@ -93,7 +93,10 @@ class StreamingLiteLLMModel(LiteLLMModel):
             role=MessageRole.ASSISTANT,
             content=content,
             raw=ReplyInfo(
-                reasoning=reasoning, finish_reason=reply["finish_reason"], streamed=reply["streamed"]
+                reasoning=reasoning,
+                finish_reason=reply["finish_reason"],
+                streamed=reply["streamed"],
+                usage_estimated=reply["usage_estimated"],
             ),
             token_usage=TokenUsage(input_tokens=usage[0], output_tokens=usage[1]) if usage else None,
         )
@@ -138,7 +141,9 @@ class _Attempt:
                 if self.abandoned.is_set():  # nobody is listening any more: stop reading
                     return
                 self.items.put(("chunk", chunk))
-            self.items.put(("end", None))
+            # litellm fills in a tokenizer count when the server sent no usage: that is an estimate
+            sent = any(getattr(c, "usage", None) for c in getattr(response, "chunks", None) or [])
+            self.items.put(("end", sent))
         except BaseException as exc:  # handed to the waiting thread, which classifies it
             self.items.put(("error", exc))
 
@@ -149,6 +154,7 @@ class _Attempt:
         out: dict[str, Any] = {
             "finish_reason": None,
             "usage": None,
+            "usage_estimated": False,
             "streamed": bool(self.request.get("stream")),
         }
         last = time.monotonic()
@@ -169,6 +175,7 @@ class _Attempt:
                 if kind == "error":
                     raise classify(item, self.timeout) from item
                 if kind == "end":
+                    out["usage_estimated"] = not item
                     break
                 if kind == "whole":
                     _read_whole(item, content, reasoning, out)
@@ -288,11 +295,24 @@ def retry_after_of(exc: BaseException) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+_NOISE = re.compile(r"litellm\.|\b\w+Exception - |\b(?:\w+Error: )+")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    for noise in ("litellm.", "OpenAIException - ", "Hosted_vllmException - "):
-        text = text.replace(noise, "")
-    return text[:300]
+    """litellm's message without its wrapper prefixes ("litellm.RateLimitError: RateLimitError: …")."""
+    text = _NOISE.sub("", " ".join(str(exc).split())).strip()
+    start = text.find("{")
+    if start >= 0:  # a server's JSON error body: its message is the readable part
+        try:
+            body, _ = json.JSONDecoder().raw_decode(text[start:])
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            inner = body.get("error") if isinstance(body.get("error"), dict) else body
+            message = inner.get("message") if isinstance(inner, dict) else None
+            if isinstance(message, str) and message:
+                text = (text[:start] + message).strip()
+    return (text or type(exc).__name__)[:300]
 
 
 # -- the context window ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import textwrap
 import threading
 from typing import Any, TextIO
 
+from ..agent.models import describe_retry
 from ..config import load_config
 from ..errors import BadInput
 from ..events import Event, Kind
@@ -311,7 +312,7 @@ def format_event(e: Event) -> str | None:
             lines.append(f"{tag} ⚠ the reply was cut off at the output token limit (finish_reason=length)")
         return "\n".join(lines)
     if k == Kind.MODEL_RETRY:
-        return f"{tag} ⚠ {retry_text(p)}"
+        return f"{tag} ⚠ {describe_retry(p)}"
     if k == Kind.CODE_ACTION:
         return f"{tag} code:\n" + textwrap.indent(p.get("code", ""), "    ")
     if k == Kind.TOOL_RESULT and p.get("error"):
@@ -362,16 +363,6 @@ WINDOW_SOURCES = {
     "default": "assumed: set --context-window",
     "script": "scripted policy",
 }
-
-
-def retry_text(p: dict[str, Any]) -> str:
-    """'model busy, retrying in 40 s (3/8): rate limited (429)…' — shared by headless output and the TUI."""
-    if p.get("kind") == "empty":
-        return f"empty reply, asking the model again ({p.get('attempt')}/{p.get('max_attempts')})"
-    wait = float(p.get("wait_s") or 0)
-    shown = f"{wait:.0f} s" if wait >= 1 else f"{wait:.1f} s"
-    busy = "model busy" if p.get("kind") in ("rate_limit", "server") else "model call failed"
-    return f"{busy}, retrying in {shown} ({p.get('attempt')}/{p.get('max_attempts')}): {p.get('reason')}"
 
 
 def _clip(text: str, limit: int) -> str:

@@ -434,7 +434,7 @@ class InternApp(NavigationMixin, App):
                 [
                     i
                     for i in items
-                    if i.step == step and i.kind in ("thought", "code", "observation", "error")
+                    if i.step == step and i.kind in ("reasoning", "thought", "code", "observation", "error")
                 ],
             )
         )
