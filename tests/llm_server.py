@@ -139,6 +139,7 @@ class Request:
     headers: dict[str, str]
     body: Any
     at: float
+    status: int = 200  # what the server answered
 
     @property
     def messages(self) -> list[dict]:
@@ -171,6 +172,7 @@ class LLMServer:
         model: str = "test-model",
         *,
         max_model_len: int | None = None,
+        report_max_model_len: bool = True,
         ollama_context: int | None = None,
         ollama_num_ctx: int | None = None,
         chars_per_token: float = 4.0,
@@ -178,6 +180,7 @@ class LLMServer:
     ):
         self.model = model
         self.max_model_len = max_model_len  # also enforced: a longer prompt gets the vLLM 400
+        self.report_max_model_len = report_max_model_len  # False: /v1/models does not say (a proxy)
         self.ollama_context = ollama_context
         self.ollama_num_ctx = ollama_num_ctx
         self.chars_per_token = chars_per_token
@@ -219,7 +222,7 @@ class LLMServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="llm-server", daemon=True)
         self._thread.start()
@@ -240,21 +243,31 @@ class LLMServer:
     # -- what to answer ------------------------------------------------------------------------------------
 
     def _next(self, request: Request) -> Any:
+        if self.max_model_len:  # checked first, as a real server does: the queued reply waits for a retry
+            body = request.body or {}
+            wanted = self.prompt_tokens(request) + int(
+                body.get("max_tokens") or body.get("max_completion_tokens") or 0
+            )
+            if wanted > self.max_model_len:
+                return context_exceeded(self.max_model_len, wanted)
         with self._lock:
             if self.behaviours:
                 return self.behaviours.popleft()
-        if self.max_model_len:
-            body = request.body or {}
-            prompt = int(request.prompt_chars / self.chars_per_token)
-            wanted = prompt + int(body.get("max_tokens") or body.get("max_completion_tokens") or 0)
-            if wanted > self.max_model_len:
-                return context_exceeded(self.max_model_len, wanted)
         return self.default(request)
 
+    def prompt_tokens(self, request: Request) -> int:
+        """The server's own count (its `chars_per_token` tokenizer), as it enforces the window."""
+        return int(request.prompt_chars / self.chars_per_token)
+
     def usage_for(self, request: Request, completion: str) -> dict[str, int]:
-        prompt = int(request.prompt_chars / self.chars_per_token) + 4 * len(request.messages)
+        prompt = self.prompt_tokens(request)
         out = max(1, int(len(completion) / self.chars_per_token))
         return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # a client hanging up is normal here
+        pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -292,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(None)
         if self.path.rstrip("/").endswith("/models"):
             entry: dict[str, Any] = {"id": self.owner.model, "object": "model", "owned_by": "vllm"}
-            if self.owner.max_model_len:
+            if self.owner.max_model_len and self.owner.report_max_model_len:
                 entry["max_model_len"] = self.owner.max_model_len
             self._json(200, {"object": "list", "data": [entry]})
         else:
@@ -333,6 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
         if callable(behaviour) and not isinstance(behaviour, type):
             behaviour = behaviour(request)
         if isinstance(behaviour, Fail):
+            request.status = behaviour.status
             self._json(behaviour.status, behaviour.body, behaviour.headers)
             return
         if isinstance(behaviour, Hang):

@@ -9,13 +9,14 @@ says so with `--api-base`.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..errors import BadInput
 from ..events import Kind
 from .models import DEFAULT_BASE, DEFAULT_CONTEXT_WINDOW, ModelSettings, effective_api_base, provider_of
 
-SECRET_WORDS = ("key", "token", "secret", "password")
+_SECRET_PARAM = re.compile(r"(^|_)(api_?key|key|token|secret|password|credentials?)$", re.I)
 
 
 def context_window(model: str, api_base: str | None, settings: ModelSettings) -> tuple[int, str]:
@@ -38,7 +39,7 @@ def storable(settings: ModelSettings) -> dict[str, Any]:
     an api_key in the litellm params."""
     data = json.loads(json.dumps(settings.to_json(), default=str))
     data["params"] = {
-        k: v for k, v in data.get("params", {}).items() if not any(w in k.lower() for w in SECRET_WORDS)
+        k: v for k, v in data.get("params", {}).items() if not _SECRET_PARAM.search(k)
     }
     return data
 

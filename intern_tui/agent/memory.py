@@ -18,6 +18,7 @@ from ..events import Event, Kind
 from .compaction import apply_recorded
 from .prompts import CUT_OFF_NOTE, with_reasoning
 
+CODE_CLOSE = "</code>"
 INCOMPLETE = (
     "The session stopped before this step's result was recorded. Check the workspace (list_files) and jobs "
     "(job_status) to see whether it took effect before repeating it."
@@ -64,6 +65,8 @@ def rebuild_memory(events: Iterable[Event], upto_step: int | None = None) -> Reb
         elif e.kind == Kind.MODEL_OUTPUT:
             close_current()
             text = p.get("text", "")
+            if text and not text.strip().endswith(CODE_CLOSE):  # as smolagents stores a reply cut at the stop
+                text += CODE_CLOSE
             if p.get("reasoning_in_history") and p.get("reasoning"):
                 text = with_reasoning(text, p["reasoning"])
             current = ActionStep(
