@@ -2,6 +2,9 @@
 streaming, usage and cost, retries with visible waits, clear fatal errors, interrupts that abandon the
 call in flight, empty and cut-off replies, reasoning."""
 
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -259,3 +262,21 @@ def test_the_model_call_runs_in_a_thread_the_agent_can_leave(runtime, server):
     assert workers and all(t.daemon for t in workers)
     sup.interrupt()
     assert sup.wait(10)
+
+
+def test_ctrl_c_in_headless_mode_abandons_the_call_in_flight(home, server):
+    server.push(Hang(120))
+    command = [sys.executable, "-m", "intern_tui", "run", "--headless", "--model", "openai/test-model"]
+    command += ["--api-base", server.base_url, "--request-timeout", "300", "train something"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: server.chat_requests() or proc.poll() is not None, timeout=120)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)  # the server still hangs: only abandoning ends it
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "session ended: interrupted" in out
+    assert "resume with: intern-tui resume" in err

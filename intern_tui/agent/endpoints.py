@@ -38,9 +38,7 @@ def storable(settings: ModelSettings) -> dict[str, Any]:
     """Settings as they are written to the event log: JSON-safe, and no credentials even if someone put
     an api_key in the litellm params."""
     data = json.loads(json.dumps(settings.to_json(), default=str))
-    data["params"] = {
-        k: v for k, v in data.get("params", {}).items() if not _SECRET_PARAM.search(k)
-    }
+    data["params"] = {k: v for k, v in data.get("params", {}).items() if not _SECRET_PARAM.search(k)}
     return data
 
 

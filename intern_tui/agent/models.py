@@ -175,7 +175,7 @@ def check_model(model_id: str, api_base: str | None = None, *, deep: bool = True
             )
     if prefix in NEEDS_API_BASE and not base:
         raise BadInput(f"{prefix}/ models need --api-base (e.g. http://localhost:8000/v1)", hint=DEMO_HINT)
-    if base and is_local(base):
+    if base:
         _check_reachable(base, model_id)
 
 
@@ -218,9 +218,9 @@ def build_model(model_id: str, api_base: str | None = None, settings: ModelSetti
     settings = settings or ModelSettings()
     base = effective_api_base(model_id, api_base)
     api_key = None
-    prefix = provider_of(model_id)
-    if is_local(base) and not os.environ.get(PROVIDERS.get(prefix, ("",))[0] or "-"):
-        api_key = "sk-local-no-key"  # OpenAI-compatible clients insist on some key; a local server ignores it
+    key_env = PROVIDERS[provider_of(model_id)][0] if provider_of(model_id) in PROVIDERS else None
+    if is_local(base) and key_env and not os.environ.get(key_env):
+        api_key = "sk-local-no-key"  # e.g. the openai client insists on a key; a local server ignores it
     return StreamingLiteLLMModel(model_id=model_id, api_base=base, api_key=api_key, settings=settings)
 
 

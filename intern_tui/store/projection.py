@@ -38,7 +38,9 @@ def project(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
                 metric_rows = []
             handler(conn, e)
         last = counters.get(e.session_id)
-        step = e.step if last is None or last[1] is None else max(last[1], e.step or 0)
+        step = last[1] if last is not None else None
+        if e.kind == "observation" and e.step is not None:  # `steps` counts finished steps only
+            step = e.step if step is None else max(step, e.step)
         counters[e.session_id] = (e.seq, step, e.ts)
     if metric_rows:
         _insert_metrics(conn, metric_rows)

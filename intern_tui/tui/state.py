@@ -358,7 +358,7 @@ def _model_retry(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     if m.live_call is not None:
         m.live_call.retry = {**p, "ts": e.ts}
-    return m._add(e, "retry", describe_retry(p), kind=p.get("kind")) | {"live"}
+    return m._add(e, "retry", describe_retry(p), retry_kind=p.get("kind")) | {"live"}
 
 
 def _model_output(m: SessionModel, e: Event) -> set[str]:
@@ -398,6 +398,9 @@ def _token_usage(m: SessionModel, e: Event) -> set[str]:
         m.cost_unknown.set(e.seq, True)
     if p.get("estimated"):
         m.tokens_estimated.set(e.seq, True)
+    elif p.get("input_tokens"):  # the server's own count of the prompt: the truest context meter
+        _, window, source = m.context.current
+        m.context.set(e.seq, (int(p["input_tokens"]), window, source))
     m.tokens.set(
         e.seq,
         (
