@@ -24,6 +24,7 @@ from llm_server import (
 from intern_tui.agent.calls import EMPTY_REPLY_NOTE
 from intern_tui.agent.prompts import CUT_OFF_NOTE
 from intern_tui.cli import main
+from intern_tui.store.queries import session_detail
 
 
 @pytest.fixture(autouse=True)
@@ -127,6 +128,7 @@ def test_a_retry_budget_that_runs_out_fails_in_one_line_without_a_phantom_step(r
     assert [e.step for e in observations] == [1]  # the failed call added no step
     (ended,) = kinds(runtime, sup, "session_ended")
     assert ended.payload["steps"] == 1
+    assert session_detail(runtime.store.connect(), sup.emitter.session_id)["steps"] == 1  # sessions list too
     assert [e.payload["step"] for e in kinds(runtime, sup, "step_started")] == [1, 2]
 
 

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 
 from ..events import ENDED_STATUSES, Event, Kind, dumps
 
+# `sessions.steps` counts steps the model answered: a step whose call failed or is still in flight is not
+# one yet (the same rule resume uses to number the next step).
+_STEP_KINDS = frozenset({"model_output", "observation", "final_answer"})
+
 INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?, ?, ?, ?, ?, ?)"
 
 
@@ -39,7 +43,7 @@ def project(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
             handler(conn, e)
         last = counters.get(e.session_id)
         step = last[1] if last is not None else None
-        if e.kind == "observation" and e.step is not None:  # `steps` counts finished steps only
+        if e.kind in _STEP_KINDS and e.step is not None:
             step = e.step if step is None else max(step, e.step)
         counters[e.session_id] = (e.seq, step, e.ts)
     if metric_rows:
