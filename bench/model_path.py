@@ -164,9 +164,10 @@ def main() -> None:
     tight = supervised(n, 32768)
 
     print(f"{n} steps through litellm (openai/ provider) against tests/llm_server.py on 127.0.0.1")
+    ours, theirs = runs["intern-tui, streamed"], runs["bare smolagents, generate"]
     print(
-        f"system prompt: intern-tui {runs['intern-tui, streamed']['system_chars']:,} characters "
-        f"({runs['intern-tui, streamed']['tools']} tools + instructions), bare smolagents {runs['bare smolagents, generate']['system_chars']:,} (no tools)\n"
+        f"system prompt: intern-tui {ours['system_chars']:,} characters ({ours['tools']} tools + "
+        f"instructions), bare smolagents {theirs['system_chars']:,} (no tools)\n"
     )
     head = f"{'run':<34} {'ms/step':>8} {'+chars/step':>12} {'2nd/1st half':>13} {'last prompt':>12} {'code x2':>8}"
     print(head)

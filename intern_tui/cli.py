@@ -15,7 +15,16 @@ from . import __version__
 from .errors import BadInput, InternError
 
 COMMANDS = ("tui", "demo", "run", "resume", "fork", "replay", "sessions", "mirror", "gpu")
-_VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
+_VALUE_OPTIONS = {
+    "--home",
+    "--theme",
+    "--model",
+    "--api-base",
+    "--context-window",
+    "--request-timeout",
+    "--max-steps",
+    "--approve",
+}
 
 DESCRIPTION = """\
 An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.

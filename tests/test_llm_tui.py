@@ -151,3 +151,22 @@ def test_the_reducer_folds_model_events_live_and_in_replay():
     replay.apply_all(log)
     assert replay.live_call is None and [i.kind for i in replay.stream] == [i.kind for i in live.stream]
     assert replay.context.at(2) == (5000, 32768, "server")
+
+
+async def test_the_new_session_form_keeps_the_command_lines_endpoint_and_settings(runtime, server):
+    from intern_tui.cli import build_parser
+    from intern_tui.commands.tui import app_model_options
+
+    server.push(final_reply("from the form"))
+    args = build_parser().parse_args(["tui", "--api-base", server.base_url, "--request-timeout", "9"])
+    make_options, overrides = app_model_options(args)
+    app = InternApp(runtime, make_options=make_options, continue_overrides=overrides)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: app.screen.query("#task"))
+        app.screen.query_one("#task").text = "tune it"
+        app.screen.query_one("#model").value = f"openai/{server.model}"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.model.status.current == "done")
+    assert app.supervisor.final_answer == "from the form"
+    assert app.supervisor.settings.request_timeout == 9
+    assert len(server.chat_requests()) == 1

@@ -17,7 +17,6 @@ import ipaddress
 import json
 import os
 import socket
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -156,16 +155,18 @@ def resolve_model_id(model: str | None, config_model: str | None = None) -> str:
 def check_model(model_id: str, api_base: str | None = None, *, deep: bool = True) -> None:
     """Fail fast, with the fix, when `model_id` cannot work here.
 
-    `deep` also asks litellm whether it can route the id (imports litellm: seconds, so the new-session
-    form skips it and the session start, off the UI thread, does it)."""
+    `deep=False` only checks the form of the id (the new-session form: it knows no api_base yet, and
+    importing litellm takes seconds); the session start, off the UI thread, does the whole check: litellm
+    can route the id, the key is set, the server answers."""
     if model_id.startswith("script:"):
         load_script(Path(model_id[len("script:") :]).expanduser())
         return
     prefix = provider_of(model_id)
     if not model_id.strip() or model_id.endswith("/"):
         raise BadInput(f"model id {model_id!r} is incomplete", hint=f"for example openai/gpt-5; {DEMO_HINT}")
-    if deep or "litellm" in sys.modules:
-        _check_routable(model_id)
+    if not deep:
+        return
+    _check_routable(model_id)
     base = effective_api_base(model_id, api_base)
     if prefix in PROVIDERS and not is_local(base):
         env = PROVIDERS[prefix][0]

@@ -5,6 +5,11 @@ Steering happens at step boundaries, the points where `agent.run(stream=True)` h
 ActionStep and the next model call has not started: memory is consistent there, so an instruction
 appended as a TaskStep lands exactly before the next model call, and a pause never cuts a step in half.
 Jobs keep running while the agent is paused; they belong to the JobManager, not to the loop.
+
+Two things cannot wait for a boundary: an interrupt abandons the model call (or retry wait) in flight at
+once (`cancelled`, which `calls.ResilientModel` watches), and the step cap is held here, exactly, so a
+capped run ends as `max_steps` instead of smolagents' extra forced-answer call. The model path calls back
+into `on_model_output` and `on_context_overflow`.
 """
 
 from __future__ import annotations

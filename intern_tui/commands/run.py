@@ -299,8 +299,10 @@ def format_event(e: Event) -> str | None:
         where = f" @ {p['api_base']}" if p.get("api_base") else ""
         window = ""
         if p.get("context_window"):
-            window = f" · context {p['context_window']:,} tokens ({WINDOW_SOURCES.get(p.get('context_window_source'), p.get('context_window_source'))})"
-        return f"session {e.session_id} · {p.get('model')}{where} · {'resumed' if p.get('resumed') else 'new'}{window}"
+            source = p.get("context_window_source")
+            window = f" · context {p['context_window']:,} tokens ({WINDOW_SOURCES.get(source, source)})"
+        what = "resumed" if p.get("resumed") else "new"
+        return f"session {e.session_id} · {p.get('model')}{where} · {what}{window}"
     if k == Kind.TASK:
         return f"{tag} task: {p.get('task')}"
     if k == Kind.MODEL_OUTPUT:

@@ -341,7 +341,8 @@ class InternApp(NavigationMixin, App):
             self._last_x = 0.0
             self.supervisor.interrupt()
             self.notify(
-                "interrupting after the current step; the session stays resumable", severity="warning"
+                "interrupting now (a model call in flight is dropped); the session stays resumable",
+                severity="warning",
             )
         else:
             self._last_x = now
