@@ -31,8 +31,8 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
 
   intern-tui [--model M] [TASK]                   open the TUI; start a session (asks for the task)
   intern-tui demo [--yes] [--headless]            offline demo: scripted policy + tiny model trained on CPU
-  intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
-  intern-tui resume ID [--model M] [--headless]   continue a stopped session
+  intern-tui run --headless [--json] [--model M] [--api-base URL] [--approve ask|none|all] [--max-steps N] TASK
+  intern-tui resume ID [--max-steps N] [--headless]   continue a stopped session (same model and endpoint)
   intern-tui fork ID --step K [--instruction T]   a new session from the first K steps of another
   intern-tui replay ID                            open a past session read-only with a timeline
   intern-tui sessions list|show|export|import|delete
