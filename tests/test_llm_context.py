@@ -152,3 +152,37 @@ def test_a_rebuilt_memory_is_exactly_the_compacted_one(runtime):
         live = [m.content for s in sup.agent.memory.steps for m in s.to_messages()]
         again = [m.content for s in rebuilt.steps for m in s.to_messages()]
         assert again == live
+
+
+def test_repeated_compactions_carry_earlier_summaries_and_count_what_they_drop():
+    from types import SimpleNamespace
+
+    from smolagents.memory import ActionStep, TaskStep
+    from smolagents.monitoring import Timing
+
+    from intern_tui.agent.compaction import NOTE_HEAD, compact, step_chars
+
+    def step(i):
+        return ActionStep(
+            step_number=i,
+            timing=Timing(start_time=0),
+            model_output=f"Thought: try idea {i}\n<code>\nprint({i})\n</code>",
+            observations=f"result {i} " + "y" * 2000,
+        )
+
+    memory = SimpleNamespace(
+        system_prompt=SimpleNamespace(system_prompt="S" * 1000), steps=[TaskStep("the task")]
+    )
+    agent = SimpleNamespace(memory=memory)
+    memory.steps += [step(i) for i in range(1, 11)]
+    first = compact(agent, target_chars=6000)
+    assert first.keep_from_step >= 8 and "step 1: try idea 1" in first.note
+    memory.steps += [step(i) for i in range(11, 60)]
+    second = compact(agent, target_chars=6000)
+    note = memory.steps[1].task
+    assert memory.steps[0].task == "the task" and note.startswith(NOTE_HEAD)
+    assert second.shrink_chars is None  # fewer whole steps beat many shrunk ones
+    assert "earlier lines left out to fit the window" in note
+    assert f"- step {second.keep_from_step - 1}: try idea" in note  # the newest folded step is summarised
+    assert 1000 + sum(step_chars(s) for s in memory.steps) <= 6000
+    assert second.chars_after <= 6000 < second.chars_before

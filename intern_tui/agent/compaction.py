@@ -106,7 +106,8 @@ def compact(agent, target_chars: int, keep_last: int = 4) -> Compaction | None:
             kept = [shrink_step(s, cap) for s in steps[cut:]] if cap else list(steps[cut:])
             lines = summary_lines(steps[first:cut])
             note_budget = max(summary_budget, target_chars - head_chars - sum(step_chars(s) for s in kept))
-            summary = fit_lines(lines, note_budget - len(NOTE_HEAD) - len(NOTE_TAIL))
+            # room for the "New task:" prefix smolagents adds and the line counting what was left out
+            summary = fit_lines(lines, note_budget - len(NOTE_HEAD) - len(NOTE_TAIL) - 80)
             note = [TaskStep(task=NOTE_HEAD + summary + NOTE_TAIL)] if lines else []
             candidate = head + note + kept
             size = system + sum(step_chars(s) for s in candidate)

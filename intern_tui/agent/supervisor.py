@@ -381,12 +381,13 @@ class Supervisor:
             self.emitter.emit(Kind.ERROR, {"message": error, "where": "session"})
         self.emitter.emit(Kind.SESSION_ENDED, payload)
         self.flush()
-        self._done.set()
-        if self.on_end:
-            try:
+        try:  # closed (its lock released) before wait() returns: a resume right after never finds it held
+            if self.on_end:
                 self.on_end(self)
-            except Exception:
-                log.exception("on_end hook failed")
+        except Exception:
+            log.exception("on_end hook failed")
+        finally:
+            self._done.set()
 
 
 def _plain(value: Any) -> Any:
