@@ -202,6 +202,7 @@ def test_an_empty_reply_goes_back_to_the_model_and_is_not_a_step(runtime, server
     assert [e.step for e in kinds(runtime, sup, "observation")] == [1, 2]
     (retry,) = kinds(runtime, sup, "model_retry")
     assert retry.payload["kind"] == "empty"
+    assert len(kinds(runtime, sup, "token_usage")) == 3  # the empty reply's prompt was paid for too
 
 
 def test_a_reply_cut_off_at_the_token_limit_is_surfaced_to_user_and_model(runtime, server):

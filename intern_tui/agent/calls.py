@@ -119,7 +119,6 @@ class ResilientModel(Model):
         self.hooks = hooks
         self.settings = settings or ModelSettings()
         self.random = random.Random()
-        self.calls = 0
 
     def generate(
         self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs
@@ -131,7 +130,6 @@ class ResilientModel(Model):
             if hooks.cancelled.is_set():
                 raise CallCancelled()
             prompt_chars = message_chars(messages)
-            self.calls += 1
             hooks.emitter.emit(
                 Kind.MODEL_CALL,
                 {
@@ -178,8 +176,10 @@ class ResilientModel(Model):
                 raise CallCancelled()
             info = message.raw if isinstance(message.raw, ReplyInfo) else ReplyInfo()
             text = message.content if isinstance(message.content, str) else str(message.content or "")
+            estimated = self._settle_usage(message, info, prompt_chars, text)
             if not text.strip() and info.finish_reason != "length" and empties < MAX_EMPTY_REPLIES:
                 empties += 1
+                hooks.on_usage(message.token_usage, estimated, self._cost(message.token_usage))  # still paid
                 hooks.emitter.emit(
                     Kind.MODEL_RETRY,
                     {
@@ -195,18 +195,21 @@ class ResilientModel(Model):
                     ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": EMPTY_REPLY_NOTE}]),
                 ]
                 continue
-            if message.token_usage is None:  # some servers send no usage: estimate it, and say so
-                message.token_usage = TokenUsage(
-                    input_tokens=hooks.estimate_tokens.for_chars(prompt_chars),
-                    output_tokens=max(1, (len(text) + len(info.reasoning)) // 4),
-                )
-                estimated = True
-            else:
-                estimated = info.usage_estimated
-                if not estimated:
-                    hooks.estimate_tokens.calibrate(prompt_chars, message.token_usage.input_tokens)
             hooks.on_model_output(message, info, estimated, self._cost(message.token_usage))
             return message
+
+    def _settle_usage(self, message, info: ReplyInfo, prompt_chars: int, text: str) -> bool:
+        """Fill in the usage of a reply that came without one (estimated: True) and learn from the real
+        ones how many characters a token is for this model."""
+        if message.token_usage is None:
+            message.token_usage = TokenUsage(
+                input_tokens=self.hooks.estimate_tokens.for_chars(prompt_chars),
+                output_tokens=max(1, (len(text) + len(info.reasoning)) // 4),
+            )
+            return True
+        if not info.usage_estimated:
+            self.hooks.estimate_tokens.calibrate(prompt_chars, message.token_usage.input_tokens)
+        return info.usage_estimated
 
     def _call_inner(self, messages, stop_sequences, response_format, tools_to_call_from, live):
         extra: dict[str, Any] = {}

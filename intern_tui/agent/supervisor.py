@@ -256,7 +256,9 @@ class Supervisor:
         if info.finish_reason and info.finish_reason not in ("stop", "eos", "end_turn"):
             payload["finish_reason"] = info.finish_reason
         self.emitter.emit(Kind.MODEL_OUTPUT, payload)
-        usage = message.token_usage
+        self.on_usage(message.token_usage, estimated, cost)
+
+    def on_usage(self, usage, estimated: bool, cost: float | None) -> None:
         self.emitter.emit(
             Kind.TOKEN_USAGE,
             {
