@@ -17,15 +17,24 @@ from .errors import BadInput, InternError
 COMMANDS = (
     "tui", "demo", "run", "resume", "fork", "attach", "stop", "replay", "sessions", "mirror", "gpu", "doctor",
 )  # fmt: skip
-_VALUE_OPTIONS = {"--home", "--theme", "--model", "--api-base"}
+_VALUE_OPTIONS = {
+    "--home",
+    "--theme",
+    "--model",
+    "--api-base",
+    "--context-window",
+    "--request-timeout",
+    "--max-steps",
+    "--approve",
+}
 
 DESCRIPTION = """\
 An autonomous ML-engineering agent for LLM post-training, supervised from a full-screen terminal UI.
 
   intern-tui [--model M] [TASK]                   open the TUI; start a session (asks for the task)
   intern-tui demo [--yes] [--headless]            offline demo: scripted policy + tiny model trained on CPU
-  intern-tui run --headless [--json] [--model M] [--approve ask|none|all] [--max-steps N] TASK
-  intern-tui resume ID [--model M] [--headless]   continue a stopped session
+  intern-tui run --headless [--json] [--model M] [--api-base URL] [--approve ask|none|all] [--max-steps N] TASK
+  intern-tui resume ID [--max-steps N] [--headless]   continue a stopped session (same model and endpoint)
   intern-tui fork ID --step K [--instruction T]   a new session from the first K steps of another
   intern-tui run|resume|fork … --detach           the session runs in the background; the command returns
   intern-tui attach [ID] [--headless]             follow a running session (the newest when no ID)
@@ -232,7 +241,9 @@ def _looks_like_a_command(word: str | None) -> str | None:
 def _require_terminal() -> None:
     import os
 
-    if os.environ.get("TEXTUAL_DRIVER"):  # `textual serve` runs us with its web driver: a browser is the terminal
+    if os.environ.get(
+        "TEXTUAL_DRIVER"
+    ):  # `textual serve` runs us with its web driver: a browser is the terminal
         return
     if not sys.stdout.isatty() and not sys.stdin.isatty():
         raise BadInput("the TUI needs a terminal", hint="use --headless for scripts and pipes")

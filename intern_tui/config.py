@@ -46,6 +46,7 @@ class Config:
     budget_gpu_hours: float | None = None
     budget_usd: float | None = None
     pause_on_alert: bool = False
+    llm: dict[str, Any] = field(default_factory=dict)  # [llm]: timeouts, retries, window, litellm params
     raw: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -74,6 +75,7 @@ def load_config(path: Path | None = None) -> Config:
             budget_gpu_hours=_opt_float(budget.get("gpu_hours")),
             budget_usd=_opt_float(budget.get("usd")),
             pause_on_alert=bool(agent.get("pause_on_alert", False)),
+            llm=_llm_section(raw.get("llm"), path),
             raw=raw,
         )
     except (TypeError, ValueError, AttributeError) as exc:
@@ -84,3 +86,19 @@ def load_config(path: Path | None = None) -> Config:
 
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _llm_section(value: Any, path: Path) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BadInput(f"[llm] in {path} must be a table", hint="see the README's 'Real models' section")
+    from .agent.models import ModelSettings
+
+    try:
+        ModelSettings.from_config(value)
+    except ValueError as exc:
+        raise BadInput(
+            f"invalid [llm] setting in {path}: {exc}", hint="see the README's 'Real models' section"
+        ) from exc
+    return dict(value)

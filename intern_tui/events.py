@@ -48,6 +48,9 @@ class Kind(StrEnum):
         "nudged"  # a final answer sent back: the goal is not met and budget remains (agent/persistence.py)
     )
     TRACKING = "tracking"  # a job logs to an experiment tracker (Trackio): where its dashboard is
+    MODEL_CALL = "model_call"  # a request to the LLM starts (prompt size, window)
+    MODEL_DELTA = "model_delta"  # streamed tokens, batched a few times a second
+    MODEL_RETRY = "model_retry"  # a visible wait before retrying (rate limit, server error, empty reply…)
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)
@@ -66,8 +69,9 @@ STATE_KINDS: frozenset[str] = frozenset(
     }
 )
 
-STATUSES = ("running", "paused", "waiting", "done", "failed", "interrupted")
+STATUSES = ("running", "paused", "waiting", "done", "failed", "interrupted", "max_steps")
 ACTIVE_STATUSES = ("running", "paused", "waiting")
+ENDED_STATUSES = ("done", "failed", "interrupted", "max_steps")  # max_steps: the step cap was reached
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)

@@ -86,11 +86,13 @@ def test_projection_tracks_status_approvals_files_jobs_metrics(home):
         # the same step from another source: merged, the newer value wins
         em.emit("job_metric", {"job_id": "j1", "step": 10, "values": {"loss": 1.4, "grad_norm": 0.5}})
         em.emit("job_finished", {"job_id": "j1", "status": "completed", "exit_code": 0})
+        em.emit("step_started", {"step": 5}, step=5)  # started, never finished: not counted
+        em.emit("observation", {"text": "ok"}, step=4)
         em.emit("final_answer", {"answer": "done"}, step=4)
         em.emit("session_ended", {"status": "done"}, step=4)
         assert status() == "done"
         d = session_detail(conn, "sess1")
-        assert d["steps"] == 4 and d["event_count"] == 13 and d["final_answer"] == "done"
+        assert d["steps"] == 4 and d["event_count"] == 15 and d["final_answer"] == "done"
         assert [(a["tool"], a["decision"], a["reason"]) for a in d["approvals"]] == [
             ("launch_job", "deny", "too big")
         ]

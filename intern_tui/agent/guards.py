@@ -1,12 +1,10 @@
-"""Guards the supervisor runs at every step boundary: the doom-loop detector and context compaction."""
+"""The doom-loop detector the supervisor runs at every step boundary (compaction: compaction.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass, field
-
-from smolagents.memory import ActionStep, TaskStep
 
 _WS = re.compile(r"\s+")
 
@@ -86,87 +84,3 @@ def correction(reason: str) -> str:
         "learned so far, what the repeated result tells you, and choose a different approach (another tool, "
         "other arguments, a smaller experiment, or read the logs). If you are blocked, say so with final_answer."
     )
-
-
-# -- compaction --------------------------------------------------------------------------------------------
-
-
-class TokenEstimator:
-    """A cheap estimate of what the next model call will send (about 4 characters per token).
-
-    Step sizes are cached by identity (steps don't change once in memory), so checking at every step
-    boundary costs O(new steps), not O(transcript)."""
-
-    def __init__(self) -> None:
-        self._sizes: dict[int, tuple[object, int]] = {}
-
-    def __call__(self, agent) -> int:
-        chars = len(agent.memory.system_prompt.system_prompt or "")
-        sizes: dict[int, tuple[object, int]] = {}
-        for step in agent.memory.steps:
-            cached = self._sizes.get(id(step))
-            size = cached[1] if cached is not None and cached[0] is step else _message_chars(step)
-            sizes[id(step)] = (step, size)
-            chars += size
-        self._sizes = sizes
-        return chars // 4
-
-
-def _message_chars(step) -> int:
-    chars = 0
-    for message in step.to_messages():
-        content = message.content
-        if isinstance(content, list):
-            chars += sum(len(str(part.get("text", ""))) for part in content)
-        else:
-            chars += len(str(content or ""))
-    return chars
-
-
-def summarize_steps(steps: list) -> str:
-    """A deterministic digest of older steps: what was tried and what came of it, one line each."""
-    lines = []
-    for s in steps:
-        if isinstance(s, ActionStep):
-            thought = (s.model_output or "").split("<code>")[0].replace("Thought:", "").strip()
-            outcome = (
-                f"ERROR {s.error}"
-                if s.error
-                else (s.observations or "").replace("Execution logs:", "").strip()
-            )
-            lines.append(f"- step {s.step_number}: {_first_line(thought, 160)} → {_first_line(outcome, 200)}")
-        elif isinstance(s, TaskStep):
-            lines.append(f"- instruction: {_first_line(s.task, 240)}")
-    return "\n".join(lines)
-
-
-def _first_line(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def compact(agent, keep_last: int = 4) -> tuple[int, str, str] | None:
-    """Replace all but the first task and the last `keep_last` action steps with one summary step.
-
-    Returns (number of steps folded, summary, the note that replaced them), or None when there is too
-    little to fold. agent/memory.py applies the recorded note the same way on resume.
-    """
-    steps = agent.memory.steps
-    action_idx = [i for i, s in enumerate(steps) if isinstance(s, ActionStep)]
-    if len(action_idx) <= keep_last + 1:
-        return None
-    first = 1 if steps and isinstance(steps[0], TaskStep) else 0
-    cut = action_idx[-keep_last]
-    folded = steps[first:cut]
-    if not folded:
-        return None
-    summary = summarize_steps(folded)
-    note = TaskStep(
-        task=(
-            "Context was compacted to stay within the model's window. Summary of the earlier steps:\n"
-            + summary
-            + "\nFiles and jobs from those steps still exist: use list_files(), read_file() and job_status()."
-        )
-    )
-    agent.memory.steps = steps[:first] + [note] + steps[cut:]
-    return len(folded), summary, note.task

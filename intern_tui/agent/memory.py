@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from smolagents.memory import ActionStep, TaskStep, ToolCall
+from smolagents.memory import ActionStep, TaskStep
 from smolagents.monitoring import Timing
 from smolagents.utils import AgentError
 
 from ..events import Event, Kind
+from .compaction import apply_recorded
+from .prompts import CUT_OFF_NOTE, with_reasoning
 
+CODE_CLOSE = "</code>"
 INCOMPLETE = (
     "The session stopped before this step's result was recorded. Check the workspace (list_files) and jobs "
     "(job_status) to see whether it took effect before repeating it."
@@ -41,14 +44,17 @@ def rebuild_memory(events: Iterable[Event], upto_step: int | None = None) -> Reb
     out = Rebuilt()
     current: ActionStep | None = None
     complete = True
+    cut_off = False  # the reply hit the output token limit: the supervisor told the model so after it
 
     def close_current() -> None:
-        nonlocal current, complete
+        nonlocal current, complete, cut_off
         if current is not None:
             if not complete:
                 current.observations = INCOMPLETE
             out.steps.append(current)
-        current = None
+            if cut_off and complete and not current.is_final_answer:
+                out.steps.append(TaskStep(task=CUT_OFF_NOTE))
+        current, cut_off = None, False
 
     for e in events:
         if upto_step is not None and e.step is not None and e.step > upto_step:
@@ -58,23 +64,22 @@ def rebuild_memory(events: Iterable[Event], upto_step: int | None = None) -> Reb
             out.steps.append(TaskStep(task=p.get("task", "")))
         elif e.kind == Kind.MODEL_OUTPUT:
             close_current()
+            text = p.get("text", "")
+            if text and not text.strip().endswith(CODE_CLOSE):  # as smolagents stores a reply cut at the stop
+                text += CODE_CLOSE
+            if p.get("reasoning_in_history") and p.get("reasoning"):
+                text = with_reasoning(text, p["reasoning"])
             current = ActionStep(
                 step_number=e.step or 0,
                 timing=Timing(start_time=e.ts, end_time=e.ts),
-                model_output=p.get("text", ""),
+                model_output=text,
             )
             complete = False
+            cut_off = p.get("finish_reason") == "length"
             out.last_step = max(out.last_step, e.step or 0)
             out.turns.append({"thought": p.get("thought", ""), "code": ""})
         elif e.kind == Kind.CODE_ACTION and current is not None:
-            current.code_action = p.get("code", "")
-            current.tool_calls = [
-                ToolCall(
-                    name="python_interpreter",
-                    arguments=current.code_action,
-                    id=p.get("call_id") or f"call_{e.step}",
-                )
-            ]
+            current.code_action = p.get("code", "")  # no tool_calls echo: the reply already has the code
             if out.turns:
                 out.turns[-1]["code"] = current.code_action
         elif e.kind == Kind.OBSERVATION and current is not None:
@@ -103,12 +108,5 @@ def rebuild_memory(events: Iterable[Event], upto_step: int | None = None) -> Reb
 
 
 def _apply_compaction(out: Rebuilt, payload: dict) -> None:
-    """Fold everything between the first task and the last kept steps into the recorded summary note."""
-    steps = out.steps
-    first = 1 if steps and isinstance(steps[0], TaskStep) else 0
-    action_idx = [i for i, s in enumerate(steps) if isinstance(s, ActionStep)]
-    keep = 4
-    if len(action_idx) <= keep:
-        return
-    cut = action_idx[-keep]
-    out.steps = steps[:first] + [TaskStep(task=payload["note"])] + steps[cut:]
+    """Fold and shrink exactly as the recorded compaction did."""
+    out.steps = apply_recorded(out.steps, payload)

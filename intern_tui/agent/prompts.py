@@ -52,3 +52,14 @@ def resume_instruction(previous_status: str) -> str:
         "but every file in the workspace and every job still exists: use list_files(), read_file() and "
         "job_status() to re-orient before acting."
     )
+
+
+CUT_OFF_NOTE = (
+    "Your previous reply was cut off at the output token limit (finish_reason=length), so its code was "
+    "incomplete. Keep each step shorter: one idea, a few lines of code."
+)
+
+
+def with_reasoning(text: str, reasoning: str) -> str:
+    """A reply as it goes back to the model when its reasoning is kept across turns."""
+    return f"<think>\n{reasoning.strip()}\n</think>\n{text}"

@@ -36,3 +36,6 @@ class ScriptedModel(Model):
         prompt_chars = sum(len(str(getattr(m, "content", m))) for m in messages)
         usage = TokenUsage(input_tokens=prompt_chars // 4, output_tokens=len(content) // 4)
         return ChatMessage(role=MessageRole.ASSISTANT, content=content, token_usage=usage)
+
+    def cost(self, usage: TokenUsage) -> float:
+        return 0.0  # a script costs nothing (known, unlike an unpriced model)

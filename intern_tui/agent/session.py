@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from ..sandbox import SandboxSettings, resolve_isolation, settings_from_config
 from ..store import Store, StoreWriter, open_store
 from ..store.queries import get_session, iter_events
 from .approvals import ApprovalQueue, Budget
+from .endpoints import context_window, continued_endpoint, resumed_cap, storable
+from .models import ModelSettings
 
 
 class Runtime:
@@ -72,8 +74,16 @@ class SessionOptions:
     parent_id: str | None = None
     fork_step: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # litellm params (merged into settings.params)
+    settings: ModelSettings = field(default_factory=ModelSettings)
     sandbox: SandboxSettings | None = None  # None: the [sandbox] table of config.toml
+
+    def model_settings(self) -> ModelSettings:
+        """The settings this session calls its model with (explicit options folded in)."""
+        settings = replace(self.settings, params={**self.settings.params, **self.model_kwargs})
+        if self.context_window:
+            settings.context_window = self.context_window
+        return settings
 
 
 class AgentSession:
@@ -146,7 +156,9 @@ class AgentSession:
         self.ctx.jobs = self.jobs
         self.gate = ToolGate(self.ctx, REGISTRY)
         tools = [FunctionTool(spec, self.gate) for spec in REGISTRY.values()]
-        self.model = build_model(options.model, options.api_base, **options.model_kwargs)
+        self.settings = options.model_settings()
+        self.model = build_model(options.model, options.api_base, self.settings)
+        self.window, self.window_source = context_window(options.model, options.api_base, self.settings)
         self.executor = WorkerExecutor(
             self.workspace,
             lambda name, args, kwargs: self.gate.invoke(name, tuple(args), kwargs),
@@ -178,6 +190,11 @@ class AgentSession:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "approve": self.options.approve,
+            # how the model is reached: resume and fork reuse these (never another host unless told to)
+            "api_base": self.options.api_base,
+            "model_settings": storable(self.settings),
+            "context_window": self.window,
+            "context_window_source": self.window_source,
             "parent_id": self.options.parent_id,
             "fork_step": self.options.fork_step,
             "isolation": self.isolation.level,
@@ -216,20 +233,6 @@ def _job_manager(session: AgentSession):
     return JobManager(session.workspace, session.emitter, on_alert=on_alert, env_allow=allow)
 
 
-def _context_window(options: SessionOptions) -> int:
-    if options.context_window:
-        return options.context_window
-    if options.model.startswith("script:"):
-        return 128_000
-    try:
-        import litellm
-
-        info = litellm.get_model_info(options.model)
-        return int(info.get("max_input_tokens") or info.get("max_tokens") or 128_000)
-    except Exception:
-        return 128_000
-
-
 def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task: str | None = None):
     from .supervisor import Supervisor
 
@@ -245,7 +248,9 @@ def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task:
         max_steps=session.options.max_steps,
         first_step=first_step,
         resume_task=resume_task,
-        context_window=_context_window(session.options),
+        context_window=session.window,
+        context_source=session.window_source,
+        settings=session.settings,
         pause_on_alert=session.options.pause_on_alert,
         flush=session.runtime.writer.flush,
         on_end=on_end,
@@ -280,9 +285,12 @@ def resume_session(
     api_base: str | None = None,
     approve: str = "ask",
     start: bool = True,
+    max_steps: int | None = None,
+    settings_overrides: dict[str, Any] | None = None,
     **option_overrides,
 ):
-    """Continue a stopped session: memory is rebuilt from its stored events, numbering continues."""
+    """Continue a stopped session: memory is rebuilt from its stored events, numbering continues. The
+    model, endpoint and model settings are the session's own unless overridden."""
     from .memory import rebuild_memory
     from .models import check_model
     from .prompts import resume_instruction
@@ -306,12 +314,12 @@ def resume_session(
     if not events:
         raise InternError(f"session {ref_id} has no events to resume from")
     rebuilt = rebuild_memory(events)
+    endpoint = continued_endpoint(ref_id, row["model"], events, model, api_base, settings_overrides)
     options = SessionOptions(
         task=row["task"] or "",
-        model=model or row["model"],
-        api_base=api_base,
-        max_steps=max(int(row["max_steps"] or 300), rebuilt.last_step + 1),
         approve=approve,
+        max_steps=resumed_cap(ref_id, row, rebuilt.last_step, max_steps),
+        **endpoint,
         **option_overrides,
     )
     check_model(options.model, options.api_base)
@@ -376,6 +384,7 @@ def fork_session(
     approve: str = "ask",
     start: bool = True,
     session_id: str | None = None,
+    settings_overrides: dict[str, Any] | None = None,
     **option_overrides,
 ):
     """A new session whose memory is the parent's first `step` steps, continuing with a new model and/or
@@ -407,10 +416,10 @@ def fork_session(
             or (e.step is not None and e.step <= step)
         )
     ]
+    endpoint = continued_endpoint(parent_id, parent["model"], events, model, api_base, settings_overrides)
     options = SessionOptions(
         task=parent["task"] or "",
-        model=model or parent["model"],
-        api_base=api_base,
+        **endpoint,
         max_steps=max(int(parent["max_steps"] or 300), step + 1),
         approve=approve,
         parent_id=parent_id,

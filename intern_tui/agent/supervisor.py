@@ -5,6 +5,11 @@ Steering happens at step boundaries, the points where `agent.run(stream=True)` h
 ActionStep and the next model call has not started: memory is consistent there, so an instruction
 appended as a TaskStep lands exactly before the next model call, and a pause never cuts a step in half.
 Jobs keep running while the agent is paused; they belong to the JobManager, not to the loop.
+
+Two things cannot wait for a boundary: an interrupt abandons the model call (or retry wait) in flight at
+once (`cancelled`, which `calls.ResilientModel` watches), and the step cap is held here, exactly, so a
+capped run ends as `max_steps` instead of smolagents' extra forced-answer call. The model path calls back
+into `on_model_output` and `on_context_overflow`.
 """
 
 from __future__ import annotations
@@ -16,36 +21,16 @@ from typing import Any
 
 from smolagents.agents import ActionOutput
 from smolagents.memory import ActionStep, FinalAnswerStep, TaskStep, ToolCall
-from smolagents.models import Model
 from smolagents.utils import AgentError, AgentGenerationError
 
 from ..events import Kind
-from .guards import DoomLoopDetector, TokenEstimator, compact, correction
+from .calls import CallCancelled, ModelCallError, ReplyInfo, ResilientModel, interruptible_sleep
+from .compaction import ContextKeeper, TokenEstimator, drop_tool_call_echo
+from .guards import DoomLoopDetector, correction
+from .models import DEFAULT_CONTEXT_WINDOW, ModelSettings
+from .prompts import CUT_OFF_NOTE, with_reasoning
 
 log = logging.getLogger(__name__)
-
-
-class ObservedModel(Model):
-    """Wraps the real model: every output becomes a `model_output` event (and token usage) the moment it
-    arrives, before its code runs."""
-
-    def __init__(self, inner: Model, supervisor: Supervisor):
-        super().__init__(model_id=inner.model_id)
-        self.inner = inner
-        self.supervisor = supervisor
-
-    def generate(
-        self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs
-    ):
-        message = self.inner.generate(
-            messages,
-            stop_sequences=stop_sequences,
-            response_format=response_format,
-            tools_to_call_from=tools_to_call_from,
-            **kwargs,
-        )
-        self.supervisor._on_model_output(message)
-        return message
 
 
 class Supervisor:
@@ -60,8 +45,11 @@ class Supervisor:
         max_steps: int,
         first_step: int = 1,
         resume_task: str | None = None,
-        context_window: int = 128_000,
+        context_window: int = DEFAULT_CONTEXT_WINDOW,
+        context_source: str = "default",
         compact_at: float = 0.75,
+        settings: ModelSettings | None = None,
+        sleep=None,
         pause_on_alert: bool = False,
         flush=None,
         on_end=None,
@@ -72,18 +60,25 @@ class Supervisor:
         self.approvals = approvals
         self.task = task
         self.max_steps = max_steps
-        self.step = first_step - 1  # steps already done (resume continues the numbering)
+        self.step = first_step - 1  # the step in progress (resume continues the numbering)
+        self.completed = first_step - 1  # steps that finished (a failed model call is not one)
         self.resume_task = resume_task
-        self.context_window = context_window
-        self.compact_at = compact_at
+        self.settings = settings or ModelSettings()
+        reserve = self.settings.params.get("max_tokens") or self.settings.params.get("max_completion_tokens")
+        self.context = ContextKeeper(
+            context_window, context_source, compact_at=compact_at, reserve=int(reserve) if reserve else None
+        )
         self.pause_on_alert = pause_on_alert
         self.flush = flush or (lambda: None)
         self.on_end = on_end
         self.doom = DoomLoopDetector()
-        self.estimate_tokens = TokenEstimator()
-        self.status = "starting"  # running | pausing | paused | waiting | done | failed | interrupted
+        self.status = (
+            "starting"  # running | pausing | paused | waiting | done | failed | interrupted | max_steps
+        )
         self.final_answer: Any = None
         self.error: str | None = None
+        self.cancelled = threading.Event()  # set by interrupt(): the model call in flight gives up at once
+        self.sleep = sleep or interruptible_sleep(self.cancelled)  # retry waits (tests inject a fake clock)
         self._cond = threading.Condition()
         self._pause_requested = False
         self._interrupt_requested = False
@@ -93,7 +88,17 @@ class Supervisor:
         self._done = threading.Event()
         self._end_lock = threading.Lock()
         self._ended = False
-        agent.model = ObservedModel(agent.model, self)
+        self._last_reply = ReplyInfo()
+        agent.model = ResilientModel(agent.model, self, self.settings)
+
+    # what ResilientModel reads from its hooks
+    @property
+    def context_window(self) -> int:
+        return self.context.window
+
+    @property
+    def estimate_tokens(self) -> TokenEstimator:
+        return self.context.estimate
 
     # -- the steering interface ---------------------------------------------------------------------------
 
@@ -142,6 +147,7 @@ class Supervisor:
                 return
             self._interrupt_requested = True
             self._cond.notify_all()
+        self.cancelled.set()  # a model call or a retry wait in flight is abandoned now, not at its end
         self.gate.interrupted.set()
         self.agent.interrupt()
         stop_code = getattr(self.agent.python_executor, "interrupt", None)
@@ -201,34 +207,45 @@ class Supervisor:
 
     def _run(self) -> None:
         status, error = "done", None
+        stream = None
         try:
             if self.resume_task is None:
                 self.emitter.emit(Kind.TASK, {"task": self.task})
             else:  # recorded too: a later resume rebuilds memory with this instruction in place
                 self.emitter.emit(Kind.TASK, {"task": self.resume_task, "resumed": True})
+                if self.context.over_threshold(self.agent):  # a resumed transcript may not fit any more
+                    self.context.compact(self.agent, self.emitter, "resume")
             self._begin_step()
+            # We hold the step cap ourselves (smolagents would spend one more call on a forced answer).
+            limit = self._remaining() + 1
             if self.resume_task is not None:
-                stream = self.agent.run(
-                    self.resume_task, stream=True, reset=False, max_steps=self._remaining()
-                )
+                stream = self.agent.run(self.resume_task, stream=True, reset=False, max_steps=limit)
             else:
-                stream = self.agent.run(self.task, stream=True, max_steps=self._remaining())
+                stream = self.agent.run(self.task, stream=True, max_steps=limit)
             for item in stream:
                 if isinstance(item, ToolCall):
                     self.emitter.emit(Kind.CODE_ACTION, {"code": item.arguments, "call_id": item.id})
                 elif isinstance(item, ActionStep):
+                    if item.model_output is None and item.error is None and not item.is_final_answer:
+                        continue  # the model call failed: no step happened (its error follows)
                     self._on_action_step(item)
-                    if not item.is_final_answer:
-                        self._boundary()
-                        if not self._interrupt_requested:  # else smolagents stops at the next iteration
-                            self._begin_step()
+                    if item.is_final_answer:
+                        continue
+                    if self.completed >= self.max_steps:
+                        status = "max_steps"
+                        break
+                    self._boundary()
+                    if not self._interrupt_requested:  # else smolagents stops at the next iteration
+                        self._begin_step()
                 elif isinstance(item, FinalAnswerStep):
-                    self.final_answer = item.output
-                    self.emitter.emit(Kind.FINAL_ANSWER, {"answer": _plain(item.output)})
+                    self._on_final_answer(item)
                 elif isinstance(item, ActionOutput):
                     pass
         except AgentGenerationError as exc:
-            status, error = "failed", _model_error(exc)
+            if self._interrupt_requested or isinstance(exc.__cause__, CallCancelled):
+                status = "interrupted"
+            else:
+                status, error = "failed", _model_error(exc)
         except AgentError as exc:
             if self._interrupt_requested:
                 status = "interrupted"
@@ -237,7 +254,10 @@ class Supervisor:
         except Exception as exc:  # never let the worker die silently: the session must end with a reason
             log.exception("agent loop crashed")
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-        if self._interrupt_requested and status == "done" and self.final_answer is None:
+        finally:
+            if stream is not None:
+                stream.close()
+        if self._interrupt_requested and status in ("done", "max_steps") and self.final_answer is None:
             status = "interrupted"
         self._finish(status, error)
 
@@ -249,22 +269,53 @@ class Supervisor:
         self.emitter.step = self.step
         self.emitter.emit(Kind.STEP_STARTED, {"step": self.step, "max_steps": self.max_steps})
 
-    def _on_model_output(self, message) -> None:
+    def _on_final_answer(self, item: FinalAnswerStep) -> None:
+        """The agent gave its final answer (the one place a final answer is accepted)."""
+        self.final_answer = item.output
+        self.emitter.emit(Kind.FINAL_ANSWER, {"answer": _plain(item.output)})
+
+    # -- what ResilientModel calls back ---------------------------------------------------------------------
+
+    def on_model_output(self, message, info: ReplyInfo, estimated: bool, cost: float | None) -> None:
+        """A reply arrived (and will be executed): record it before its code runs."""
+        self._last_reply = info
         text = message.content if isinstance(message.content, str) else str(message.content or "")
         thought = text.split("<code>")[0].split("```")[0].replace("Thought:", "", 1).strip()
-        self.emitter.emit(Kind.MODEL_OUTPUT, {"text": text, "thought": thought})
-        usage = message.token_usage
-        if usage is not None:
-            self.emitter.emit(
-                Kind.TOKEN_USAGE,
-                {
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                    "cost_usd": _cost(self.agent.model.model_id, usage),
-                },
-            )
+        payload: dict[str, Any] = {"text": text, "thought": thought}
+        if info.reasoning:
+            payload["reasoning"] = info.reasoning
+            if self.settings.keep_reasoning:
+                payload["reasoning_in_history"] = True
+        if info.finish_reason and info.finish_reason not in ("stop", "eos", "end_turn"):
+            payload["finish_reason"] = info.finish_reason
+        self.emitter.emit(Kind.MODEL_OUTPUT, payload)
+        self.on_usage(message.token_usage, estimated, cost)
+
+    def on_usage(self, usage, estimated: bool, cost: float | None) -> None:
+        self.emitter.emit(
+            Kind.TOKEN_USAGE,
+            {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cost_usd": cost,  # None: the price is unknown (shown as such, never as $0.00)
+                **({"estimated": True} if estimated else {}),
+            },
+        )
+
+    def on_context_overflow(self, exc, pressure: int) -> list | None:
+        """The server refused the prompt as too long: compact (harder at each refusal of the same call)
+        and hand back the new prompt."""
+        self.context.learned_limit(exc.limit)
+        if self.context.compact(self.agent, self.emitter, "context_exceeded", pressure=pressure) is None:
+            return None
+        return self.agent.write_memory_to_messages()
 
     def _on_action_step(self, step: ActionStep) -> None:
+        self.completed = self.step
+        drop_tool_call_echo(step)
+        reply, self._last_reply = self._last_reply, ReplyInfo()
+        if reply.reasoning and self.settings.keep_reasoning and isinstance(step.model_output, str):
+            step.model_output = with_reasoning(step.model_output, reply.reasoning)
         error = str(step.error) if step.error else None
         self.emitter.emit(
             Kind.OBSERVATION,
@@ -277,6 +328,8 @@ class Supervisor:
         )
         if error:
             self.emitter.emit(Kind.ERROR, {"message": error, "where": "step"})
+        if reply.finish_reason == "length" and not step.is_final_answer:
+            self.agent.memory.steps.append(TaskStep(task=CUT_OFF_NOTE))  # memory.py adds it the same way
         loop = self.doom.observe(self.step, step.code_action, error or step.observations, self.gate.calls)
         if loop:
             instruction = correction(loop)
@@ -323,24 +376,8 @@ class Supervisor:
             self.emitter.emit(Kind.REDIRECTED, {"text": text, "phase": "delivered"})
 
     def _maybe_compact(self) -> None:
-        before = self.estimate_tokens(self.agent)
-        if before < self.context_window * self.compact_at:
-            return
-        result = compact(self.agent)
-        if result is None:
-            return
-        folded, summary, note = result
-        self.emitter.emit(
-            Kind.COMPACTED,
-            {
-                "folded_steps": folded,
-                "tokens_before": before,
-                "tokens_after": self.estimate_tokens(self.agent),
-                "window": self.context_window,
-                "summary": summary,
-                "note": note,
-            },
-        )
+        if self.context.over_threshold(self.agent):
+            self.context.compact(self.agent, self.emitter, "threshold")
 
     def abandon(self, reason: str) -> bool:
         """End the session now although the worker is still inside a step (the app is quitting and the
@@ -351,7 +388,9 @@ class Supervisor:
             self._ended = True
         self.status = "interrupted"
         self.emitter.emit(Kind.INTERRUPTED, {"reason": reason, "phase": "abandoned"})
-        self.emitter.emit(Kind.SESSION_ENDED, {"status": "interrupted", "steps": self.step, "reason": reason})
+        self.emitter.emit(
+            Kind.SESSION_ENDED, {"status": "interrupted", "steps": self.completed, "reason": reason}
+        )
         self.flush()
         self._done.set()
         return True
@@ -369,18 +408,21 @@ class Supervisor:
             )
         self.status = status
         self.error = error
-        payload: dict[str, Any] = {"status": status, "steps": self.step}
+        payload: dict[str, Any] = {"status": status, "steps": self.completed}
+        if status == "max_steps":
+            payload["reason"] = f"reached the step cap ({self.completed}/{self.max_steps})"
         if error:
             payload["error"] = error
             self.emitter.emit(Kind.ERROR, {"message": error, "where": "session"})
         self.emitter.emit(Kind.SESSION_ENDED, payload)
         self.flush()
-        if self.on_end:  # before wait() returns: whoever waited may delete or resume the session next
-            try:
+        try:  # closed (its lock released) before wait() returns: a resume right after never finds it held
+            if self.on_end:
                 self.on_end(self)
-            except Exception:
-                log.exception("on_end hook failed")
-        self._done.set()
+        except Exception:
+            log.exception("on_end hook failed")
+        finally:
+            self._done.set()
 
 
 def _plain(value: Any) -> Any:
@@ -389,22 +431,10 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _cost(model_id: str | None, usage) -> float:
-    if not model_id or model_id.startswith("script:"):
-        return 0.0
-    try:
-        import litellm
-
-        prompt, completion = litellm.cost_per_token(
-            model=model_id, prompt_tokens=usage.input_tokens, completion_tokens=usage.output_tokens
-        )
-        return float(prompt + completion)
-    except Exception:
-        return 0.0
-
-
 def _model_error(exc: Exception) -> str:
     """One line the user can act on, from litellm's often multi-line errors."""
+    if isinstance(exc.__cause__, ModelCallError):
+        return exc.__cause__.message
     text = " ".join(str(exc).replace("Error in generating model output:", "").split())
     lowered = text.lower()
     if "authentication" in lowered or "api key" in lowered or "401" in lowered:

@@ -15,6 +15,7 @@ import textwrap
 import threading
 from typing import Any, TextIO
 
+from ..agent.models import describe_retry
 from ..config import load_config
 from ..errors import BadInput
 from ..events import Event, Kind
@@ -30,7 +31,11 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model", metavar="M", help="litellm model id (anthropic/…, openai/…, ollama/…) or script:PATH"
     )
-    p.add_argument("--api-base", metavar="URL", help="endpoint for ollama/ or hosted_vllm/ models")
+    p.add_argument(
+        "--api-base",
+        metavar="URL",
+        help="the model server (vLLM, ollama, LM Studio, a proxy); resume/fork reuse the session's own",
+    )
     p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
     p.add_argument(
         "--approve",
@@ -44,19 +49,30 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--budget-usd", type=float, metavar="USD", help="cap on dollars approved automatically")
     p.add_argument(
-        "--context-window", type=int, metavar="TOKENS", help="compact the transcript near this size"
+        "--context-window",
+        type=int,
+        metavar="TOKENS",
+        help="the model's window, when it cannot be learned (compaction keeps the prompt inside it)",
+    )
+    p.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="S",
+        help="give up on a model call after S seconds without a byte from the server, then retry (default 120)",
     )
 
 
 def session_options(args: argparse.Namespace, task: str, headless: bool):
     from ..agent.approvals import Budget
-    from ..agent.models import resolve_model_id
+    from ..agent.models import ModelSettings, resolve_model_id
     from ..agent.session import SessionOptions
 
     config = load_config()
     approve = args.approve or ("none" if headless else "ask")
     if args.max_steps is not None and args.max_steps < 1:
         raise BadInput("--max-steps must be at least 1")
+    settings = ModelSettings.from_config(config.llm)
+    settings_overrides(args, settings)
     return SessionOptions(
         task=task,
         model=resolve_model_id(args.model, config.model),
@@ -67,9 +83,28 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
             gpu_hours=args.budget_gpu_hours if args.budget_gpu_hours is not None else config.budget_gpu_hours,
             usd=args.budget_usd if args.budget_usd is not None else config.budget_usd,
         ),
-        context_window=args.context_window,
         pause_on_alert=config.pause_on_alert,
+        settings=settings,
     )
+
+
+def settings_overrides(args: argparse.Namespace, settings=None) -> dict[str, Any]:
+    """Model settings given on the command line (checked); applied to `settings` when given."""
+    overrides: dict[str, Any] = {}
+    window = getattr(args, "context_window", None)
+    if window is not None:
+        if window < 1024:
+            raise BadInput(f"--context-window {window} is too small", hint="the window in tokens, e.g. 32768")
+        overrides["context_window"] = window
+    timeout = getattr(args, "request_timeout", None)
+    if timeout is not None:
+        if timeout <= 0:
+            raise BadInput("--request-timeout must be a positive number of seconds")
+        overrides["request_timeout"] = timeout
+    for name, value in overrides.items():
+        if settings is not None:
+            setattr(settings, name, value)
+    return overrides
 
 
 def run_headless(
@@ -104,6 +139,7 @@ def run_headless(
                 approve=approve,
                 start=False,
                 on_request=asker,
+                settings_overrides=settings_overrides(args),
             )
         elif resume_id is not None:
             sup = resume_session(
@@ -114,6 +150,8 @@ def run_headless(
                 approve=approve,
                 start=False,
                 on_request=asker,
+                max_steps=args.max_steps,
+                settings_overrides=settings_overrides(args),
             )
         else:
             options = options or session_options(args, task, headless=True)
@@ -134,6 +172,12 @@ def run_headless(
                 + (f" — resume with: intern-tui resume {session_id}" if sup.status == "interrupted" else ""),
                 file=sys.stderr,
             )
+        if sup.status == "max_steps" and not args.json:
+            print(
+                f"the step cap was reached; continue with: intern-tui resume {session_id} "
+                f"--max-steps {sup.max_steps + 100}",
+                file=sys.stderr,
+            )
         return {"done": 0, "interrupted": 130}.get(sup.status, 1)
     finally:
         sub.close()
@@ -150,7 +194,10 @@ class _SigintHandler:
         self.count += 1
         if self.count > 1:
             raise KeyboardInterrupt
-        print("\ninterrupting after the current step (Ctrl+C again to quit now)…", file=sys.stderr)
+        print(
+            "\ninterrupting: the model call or step in flight is abandoned (Ctrl+C again to quit now)…",
+            file=sys.stderr,
+        )
         self.sup.interrupt()
 
     def restore(self) -> None:
@@ -250,11 +297,25 @@ def format_event(e: Event) -> str | None:
     tag = f"[{e.step}]" if e.step else "[-]"
     k = e.kind
     if k == Kind.SESSION_STARTED:
-        return f"session {e.session_id} · {p.get('model')} · {'resumed' if p.get('resumed') else 'new'}"
+        where = f" @ {p['api_base']}" if p.get("api_base") else ""
+        window = ""
+        if p.get("context_window"):
+            source = p.get("context_window_source")
+            window = f" · context {p['context_window']:,} tokens ({WINDOW_SOURCES.get(source, source)})"
+        what = "resumed" if p.get("resumed") else "new"
+        return f"session {e.session_id} · {p.get('model')}{where} · {what}{window}"
     if k == Kind.TASK:
         return f"{tag} task: {p.get('task')}"
     if k == Kind.MODEL_OUTPUT:
-        return f"{tag} thought: {p.get('thought')}"
+        lines = []
+        if p.get("reasoning"):
+            lines.append(f"{tag} reasoning: {len(p['reasoning']):,} characters (kept in the session log)")
+        lines.append(f"{tag} thought: {p.get('thought')}")
+        if p.get("finish_reason") == "length":
+            lines.append(f"{tag} ⚠ the reply was cut off at the output token limit (finish_reason=length)")
+        return "\n".join(lines)
+    if k == Kind.MODEL_RETRY:
+        return f"{tag} ⚠ {describe_retry(p)}"
     if k == Kind.CODE_ACTION:
         return f"{tag} code:\n" + textwrap.indent(p.get("code", ""), "    ")
     if k == Kind.TOOL_RESULT and p.get("error"):
@@ -281,7 +342,12 @@ def format_event(e: Event) -> str | None:
     if k == Kind.EVAL_RESULT:
         base = " (base)" if p.get("base") else ""
         return f"{tag} eval {p.get('benchmark')}: {p.get('label')}{base} {p.get('metric')} {p.get('score')} (n={p.get('n')})"
-    if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.COMPACTED, Kind.NUDGED):
+    if k == Kind.COMPACTED:
+        return (
+            f"{tag} context compacted ({p.get('reason', 'threshold')}): {p.get('folded_steps')} steps folded, "
+            f"~{p.get('tokens_before'):,} → ~{p.get('tokens_after'):,} tokens of a {p.get('window'):,}-token window"
+        )
+    if k in (Kind.ALERT, Kind.DOOM_LOOP, Kind.NUDGED):
         if p.get("delivered"):
             return None
         return f"{tag} ⚠ {k}: {p.get('message') or p.get('reason') or p.get('folded_steps')}"
@@ -290,8 +356,19 @@ def format_event(e: Event) -> str | None:
     if k == Kind.FINAL_ANSWER:
         return f"{tag} final answer: {p.get('answer')}"
     if k == Kind.SESSION_ENDED:
-        return f"session ended: {p.get('status')}" + (f" — {p['error']}" if p.get("error") else "")
+        detail = p.get("error") or (p.get("reason") if p.get("status") == "max_steps" else None)
+        return f"session ended: {p.get('status')}" + (f" — {detail}" if detail else "")
     return None
+
+
+WINDOW_SOURCES = {
+    "setting": "as configured",
+    "server": "from the server",
+    "server error": "from the server's error",
+    "litellm": "from litellm's model info",
+    "default": "assumed: set --context-window",
+    "script": "scripted policy",
+}
 
 
 def _clip(text: str, limit: int) -> str:

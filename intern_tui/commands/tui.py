@@ -32,14 +32,14 @@ def run_tui(
     """Open the app for a new session (`task` or asked), a resumed one, a fork, or a replay."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
+    from .run import session_options
 
     config = load_config()
     runtime = Runtime.open(home, mirror=replay_id is None)
     try:
         if options is None and task:
-            from .run import session_options
-
             options = session_options(args, task, headless=False)
+        make_options, continue_overrides = app_model_options(args)
         app = InternApp(
             runtime,
             options=options,
@@ -51,6 +51,8 @@ def run_tui(
             ascii_only=getattr(args, "ascii", False),
             gpu=replay_id is None,
             default_model=getattr(args, "model", None),
+            make_options=make_options if replay_id is None else None,
+            continue_overrides=continue_overrides,
         )
         app.run()
         if app.exit_message:
@@ -58,3 +60,20 @@ def run_tui(
         return 0
     finally:
         runtime.close()
+
+
+def app_model_options(args: argparse.Namespace):
+    """What the app needs from the command line about models: a builder of options for the new-session
+    form (config and flags still apply to what is typed there), and the overrides for resume and fork."""
+    from .run import session_options, settings_overrides
+
+    def make_options(task: str, model: str):
+        args.model = model
+        return session_options(args, task, headless=False)
+
+    continue_overrides = {
+        "api_base": getattr(args, "api_base", None),
+        "settings": settings_overrides(args),
+        "max_steps": getattr(args, "max_steps", None),
+    }
+    return (make_options if hasattr(args, "approve") else None), continue_overrides

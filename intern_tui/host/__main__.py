@@ -24,6 +24,10 @@ def build_session(runtime, spec: dict[str, Any]):
         fields = dict(spec["options"])
         if isinstance(fields.get("budget"), dict):
             fields["budget"] = Budget(**fields["budget"])
+        if isinstance(fields.get("settings"), dict):
+            from ..agent.models import ModelSettings
+
+            fields["settings"] = ModelSettings.from_json(fields["settings"])
         if isinstance(fields.get("sandbox"), dict):
             sandbox = fields["sandbox"]
             fields["sandbox"] = SandboxSettings(sandbox["isolation"], Limits(**sandbox["limits"]))

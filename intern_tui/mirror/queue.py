@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from ..events import ENDED_STATUSES
 from .layout import CARD_VERSION
 from .settings import MirrorSettings
 
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 1800.0
-ENDED = ("done", "failed", "interrupted")
+ENDED = ENDED_STATUSES
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,11 @@ import math
 import sqlite3
 from collections.abc import Sequence
 
-from ..events import Event, Kind, dumps
+from ..events import ENDED_STATUSES, Event, Kind, dumps
+
+# `sessions.steps` counts steps the model answered: a step whose call failed or is still in flight is not
+# one yet (the same rule resume uses to number the next step).
+_STEP_KINDS = frozenset({"model_output", "observation", "final_answer"})
 
 INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, kind, step, payload) VALUES (?, ?, ?, ?, ?, ?)"
 
@@ -38,7 +42,9 @@ def project(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
                 metric_rows = []
             handler(conn, e)
         last = counters.get(e.session_id)
-        step = e.step if last is None or last[1] is None else max(last[1], e.step or 0)
+        step = last[1] if last is not None else None
+        if e.kind in _STEP_KINDS and e.step is not None:
+            step = e.step if step is None else max(step, e.step)
         counters[e.session_id] = (e.seq, step, e.ts)
     if metric_rows:
         _insert_metrics(conn, metric_rows)
@@ -137,7 +143,7 @@ def _ended(conn: sqlite3.Connection, e: Event, status: str) -> None:
 
 def _session_ended(conn: sqlite3.Connection, e: Event) -> None:
     status = e.payload.get("status", "done")
-    _ended(conn, e, status if status in ("done", "failed", "interrupted") else "done")
+    _ended(conn, e, status if status in ENDED_STATUSES else "done")
 
 
 def _final_answer(conn: sqlite3.Connection, e: Event) -> None:

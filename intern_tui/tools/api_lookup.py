@@ -38,9 +38,7 @@ def check_name(name: str) -> str:
 
 
 @agent_tool(output_type="object")
-def lookup_api(
-    ctx: ToolContext, name: str, search: str | None = None, max_chars: int = 4000
-) -> dict:
+def lookup_api(ctx: ToolContext, name: str, search: str | None = None, max_chars: int = 4000) -> dict:
     """Signature, docstring, version and (for config dataclasses such as TRL's) the fields with their
     defaults and help, read from the packages installed on this machine. Use it before writing a script.
 

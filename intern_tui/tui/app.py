@@ -77,6 +77,8 @@ class InternApp(NavigationMixin, App):
         ask_model: bool = False,
         gpu: bool = False,
         default_model: str | None = None,
+        make_options=None,
+        continue_overrides: dict | None = None,
     ):
         super().__init__()
         self.runtime = runtime
@@ -86,6 +88,11 @@ class InternApp(NavigationMixin, App):
         self.fork = fork
         self.gpu_enabled = gpu
         self.default_model = default_model  # --model given without a task: prefills the new-session form
+        self.make_options = (
+            make_options  # (task, model) -> SessionOptions with config and command-line settings
+        )
+        # --api-base / --request-timeout / --max-steps … given with resume or fork (None: the session's own)
+        self.continue_overrides = dict(continue_overrides or {})
         self.sampler = None
         self.ask_model = ask_model
         self.glyphs = Glyphs(ascii_only)
@@ -148,7 +155,10 @@ class InternApp(NavigationMixin, App):
             task, model = result
             from ..agent.session import SessionOptions
 
-            self.options = SessionOptions(task=task, model=model, approve="ask")
+            if self.make_options is not None:
+                self.options = self.make_options(task, model)
+            else:
+                self.options = SessionOptions(task=task, model=model, approve="ask")
             self.start_agent()
 
         self.push_screen(NewSessionScreen(default_model=model or self._default_model(), task=task), chosen)
@@ -179,6 +189,8 @@ class InternApp(NavigationMixin, App):
                     model=self.fork.get("model"),
                     approve="ask",
                     start=False,
+                    api_base=self.continue_overrides.get("api_base"),
+                    settings_overrides=self.continue_overrides.get("settings"),
                 )
             elif self.resume_id is not None:
                 sup = resume_session(
@@ -186,6 +198,9 @@ class InternApp(NavigationMixin, App):
                     self.resume_id,
                     approve="ask",
                     start=False,
+                    api_base=self.continue_overrides.get("api_base"),
+                    settings_overrides=self.continue_overrides.get("settings"),
+                    max_steps=self.continue_overrides.get("max_steps"),
                     **({"model": self.options.model} if self.options else {}),
                 )
             else:
@@ -327,7 +342,8 @@ class InternApp(NavigationMixin, App):
             self._last_x = 0.0
             self.supervisor.interrupt()
             self.notify(
-                "interrupting after the current step; the session stays resumable", severity="warning"
+                "interrupting now (a model call in flight is dropped); the session stays resumable",
+                severity="warning",
             )
         else:
             self._last_x = now
@@ -420,7 +436,7 @@ class InternApp(NavigationMixin, App):
                 [
                     i
                     for i in items
-                    if i.step == step and i.kind in ("thought", "code", "observation", "error")
+                    if i.step == step and i.kind in ("reasoning", "thought", "code", "observation", "error")
                 ],
             )
         )

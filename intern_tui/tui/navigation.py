@@ -112,6 +112,7 @@ class NavigationMixin:
             return
         self._fresh_live_dashboard()
         self.resume_id, self.fork, self.options = session_id, None, None
+        self.continue_overrides = {}  # flags given for another session never apply to this one
         self.start_agent()
 
     def fork_from_browser(
@@ -122,4 +123,5 @@ class NavigationMixin:
         self._fresh_live_dashboard()
         self.fork = {"parent_id": parent_id, "step": step, "instruction": instruction, "model": model}
         self.resume_id = None
+        self.continue_overrides = {}
         self.start_agent()

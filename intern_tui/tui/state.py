@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agent.models import display_model
+from ..agent.models import describe_retry, display_model
 from ..events import Event, Kind
 
 ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
@@ -26,9 +26,26 @@ ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
 class StreamItem:
     seq: int
     step: int | None
-    kind: str  # task thought code observation error approval alert redirect control job file final doom compacted plan
+    kind: (
+        str  # task reasoning thought cutoff retry code observation error approval alert redirect control job
+    )
+    # file final doom compacted plan
     text: str
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LiveCall:
+    """The model call in flight: what has streamed so far (live view only; the reply itself becomes
+    stream items when it arrives)."""
+
+    started_ts: float
+    attempt: int = 1
+    prompt_tokens: int = 0
+    text: str = ""
+    reasoning_chars: int = 0
+    tokens: int = 0
+    retry: dict[str, Any] | None = None  # the wait in progress: model_retry payload + "ts"
 
 
 @dataclass
@@ -139,6 +156,10 @@ class SessionModel:
         self.step = _History(0)
         self.max_steps = 0
         self.tokens = _History((0, 0, 0.0))  # (in, out, usd)
+        self.cost_unknown = _History(False)  # some reply had no known price: the total is a lower bound
+        self.tokens_estimated = _History(False)  # some reply had no usage: its tokens were estimated
+        self.context = _History((0, 0, ""))  # (prompt tokens of the last call, window, where it came from)
+        self.live_call: LiveCall | None = None
         self.ended_ts = _History(None)
         self.stream: list[StreamItem] = []
         self.evicted = 0  # stream items dropped from memory (live); still in the store
@@ -174,7 +195,7 @@ class SessionModel:
                 self.step_seqs[e.step] = e.seq
         handler = _HANDLERS.get(e.kind)
         changed = handler(self, e) if handler else set()
-        return changed | {"header"} if e.kind not in ("job_log", "gpu_sample", "job_metric") else changed
+        return changed | {"header"} if e.kind not in _QUIET_KINDS else changed
 
     def apply_all(self, events) -> set[str]:
         changed: set[str] = set()
@@ -282,6 +303,8 @@ class SessionModel:
 
 # -- handlers -----------------------------------------------------------------------------------------------
 
+_QUIET_KINDS = frozenset({"job_log", "gpu_sample", "job_metric", "model_delta"})  # never change the header
+
 
 def _session_started(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
@@ -296,6 +319,10 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
         m.started_ts = e.ts
     m.status.set(e.seq, "running")
     m.ended_ts.set(e.seq, None)
+    if p.get("context_window"):
+        m.context.set(
+            e.seq, (m.context.current[0], p["context_window"], p.get("context_window_source") or "")
+        )
     what = "resumed" if p.get("resumed") else ("forked" if p.get("parent_id") else "started")
     model = display_model(p.get("model"))
     return m._add(
@@ -316,8 +343,45 @@ def _step_started(m: SessionModel, e: Event) -> set[str]:
     return {"header"}
 
 
+def _model_call(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    m.live_call = LiveCall(e.ts, p.get("attempt", 1), p.get("prompt_tokens") or 0) if m.live else None
+    _, window, source = m.context.current
+    m.context.set(e.seq, (p.get("prompt_tokens") or 0, p.get("window") or window, source))
+    return {"live"}
+
+
+def _model_delta(m: SessionModel, e: Event) -> set[str]:
+    call = m.live_call
+    if call is None:
+        return set()
+    p = e.payload
+    call.text += p.get("text") or ""
+    call.reasoning_chars += len(p.get("reasoning") or "")
+    call.tokens = p.get("tokens") or call.tokens
+    call.retry = None
+    return {"live"}
+
+
+def _model_retry(m: SessionModel, e: Event) -> set[str]:
+    p = e.payload
+    if m.live_call is not None:
+        m.live_call.retry = {**p, "ts": e.ts}
+    return m._add(e, "retry", describe_retry(p), retry_kind=p.get("kind")) | {"live"}
+
+
 def _model_output(m: SessionModel, e: Event) -> set[str]:
-    return m._add(e, "thought", e.payload.get("thought") or e.payload.get("text", ""))
+    p = e.payload
+    m.live_call = None
+    changed = {"live"}
+    if p.get("reasoning"):
+        changed |= m._add(e, "reasoning", p["reasoning"])
+    changed |= m._add(e, "thought", p.get("thought") or p.get("text", ""))
+    if p.get("finish_reason") == "length":
+        changed |= m._add(
+            e, "cutoff", "the reply was cut off at the output token limit (finish_reason=length)"
+        )
+    return changed
 
 
 def _code_action(m: SessionModel, e: Event) -> set[str]:
@@ -339,6 +403,13 @@ def _tool_result(m: SessionModel, e: Event) -> set[str]:
 def _token_usage(m: SessionModel, e: Event) -> set[str]:
     i, o, c = m.tokens.current
     p = e.payload
+    if p.get("cost_usd") is None:
+        m.cost_unknown.set(e.seq, True)
+    if p.get("estimated"):
+        m.tokens_estimated.set(e.seq, True)
+    elif p.get("input_tokens"):  # the server's own count of the prompt: the truest context meter
+        _, window, source = m.context.current
+        m.context.set(e.seq, (int(p["input_tokens"]), window, source))
     m.tokens.set(
         e.seq,
         (
@@ -415,6 +486,7 @@ def _interrupted(m: SessionModel, e: Event) -> set[str]:
     if p.get("phase") != "requested":
         m.status.set(e.seq, "interrupted")
         m.ended_ts.set(e.seq, e.ts)
+        m.live_call = None
     else:
         m.status.set(e.seq, "interrupting")
     return m._add(e, "control", f"interrupt: {p.get('reason', '')}")
@@ -590,6 +662,10 @@ def _doom_loop(m: SessionModel, e: Event) -> set[str]:
 
 def _compacted(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
+    _, window, source = m.context.current
+    m.context.set(
+        e.seq, (p.get("tokens_after") or 0, p.get("window") or window, p.get("window_source") or source)
+    )
     return m._add(
         e,
         "compacted",
@@ -612,19 +688,22 @@ def _final_answer(m: SessionModel, e: Event) -> set[str]:
 
 def _session_ended(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
+    m.live_call = None
     m.status.set(e.seq, p.get("status", "done"))
     m.ended_ts.set(e.seq, e.ts)
     if p.get("error"):
         m.error = p["error"]
-    return m._add(
-        e, "control", f"session {p.get('status', 'done')}" + (f": {p['error']}" if p.get("error") else "")
-    )
+    detail = p.get("error") or (p.get("reason") if p.get("status") == "max_steps" else None)
+    return m._add(e, "control", f"session {p.get('status', 'done')}" + (f": {detail}" if detail else ""))
 
 
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,
     Kind.TASK: _task,
     Kind.STEP_STARTED: _step_started,
+    Kind.MODEL_CALL: _model_call,
+    Kind.MODEL_DELTA: _model_delta,
+    Kind.MODEL_RETRY: _model_retry,
     Kind.MODEL_OUTPUT: _model_output,
     Kind.CODE_ACTION: _code_action,
     Kind.OBSERVATION: _observation,

@@ -20,7 +20,7 @@ from ..widgets.evals import EvalsPane
 from ..widgets.files import FilesPane
 from ..widgets.header import StatusHeader
 from ..widgets.jobs import JobSelected, JobsPane
-from ..widgets.stream import LIVE_WINDOW, REPLAY_WINDOW, AgentStream
+from ..widgets.stream import LIVE_WINDOW, REPLAY_WINDOW, AgentStream, LiveReply
 from ..widgets.telemetry import GpuView, MetricsView
 
 # Minimum seconds between redraws of the high-rate areas. A frame that redraws a scrolling log, a table and
@@ -67,6 +67,7 @@ class DashboardScreen(Screen):
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield AgentStream(self.glyphs, id="stream")
+                yield LiveReply(self.glyphs, id="live-reply")
             with Vertical(id="right"):
                 with TabbedContent(id="tabs", initial="tab-metrics"):
                     with TabPane("Metrics", id="tab-metrics"):
@@ -157,6 +158,7 @@ class DashboardScreen(Screen):
         model, at = self.model, self.at
         self.dirty |= changed
         self.query_one(StatusHeader).render_model(model, at)
+        self.query_one(LiveReply).show(model.live_call if at is None else None, time.time())
         new_requests = []
         stream = self.query_one(AgentStream)
         if "stream" in self.dirty and stream.shown:  # hidden: drawn (at the right width) when shown again

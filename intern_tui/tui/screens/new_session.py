@@ -63,7 +63,7 @@ class NewSessionScreen(ModalScreen[tuple[str, str] | None]):
         from ...errors import InternError
 
         try:
-            check_model(model)
+            check_model(model, deep=False)  # litellm is imported off the UI thread, at the start
         except InternError as exc:
             error.update(f"{exc.message}. {exc.hint or ''}")
             return

@@ -10,10 +10,11 @@ from rich.padding import Padding
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.message import Message
-from textual.widgets import RichLog
+from textual.widgets import RichLog, Static
 
+from ...agent.models import describe_retry
 from ..glyphs import Glyphs
-from ..state import StreamItem
+from ..state import LiveCall, StreamItem
 
 OBSERVATION_LINES = 12
 REPLAY_WINDOW = 40  # items drawn when a replay view is rebuilt; older ones are a seek away
@@ -74,9 +75,21 @@ class AgentStream(RichLog):
         g = self.glyphs
         step = f"step {item.step}" if item.step else ""
         kind = item.kind
+        if kind == "reasoning":  # collapsed: the whole text is in the step view (o)
+            words = len(item.text.split())
+            first = " ".join(item.text.split())[:80]
+            return Group(
+                Text(""),
+                Text(
+                    f"{g.thought} {step} · reasoning, {words:,} words (o: open the step)", style="dim italic"
+                ),
+                Padding(Text(first + ("…" if len(item.text) > 80 else ""), style="dim"), (0, 0, 0, 2)),
+            )
         if kind == "thought":
             header = Text.assemble((f"{g.thought} {step}", "bold cyan"))
             return Group(Text(""), header, Padding(Markdown(item.text or "…"), (0, 0, 0, 2)))
+        if kind in ("retry", "cutoff"):
+            return Padding(Text(f"{g.warn} {item.text}", style="yellow"), (0, 0, 0, 2))
         if kind == "code":
             return Padding(
                 Syntax(
@@ -146,3 +159,51 @@ def _clip_lines(text: str, limit: int) -> str:
     if len(lines) <= limit:
         return text
     return "\n".join(lines[:limit]) + f"\n… {len(lines) - limit} more lines (o: open the step)"
+
+
+class LiveReply(Static):
+    """Under the stream: the model call in flight — "model is thinking · 12 s · 340 tok", a retry
+    countdown, and the last lines of the reply as it streams (thought, then code). Redrawn at the App's
+    drain rate from the reducer's LiveCall, only when what it shows changed."""
+
+    DEFAULT_CSS = """
+    LiveReply { height: auto; max-height: 9; padding: 0 1; color: $text-muted; display: none; }
+    LiveReply.-active { display: block; }
+    """
+    TAIL_LINES = 6
+
+    def __init__(self, glyphs: Glyphs | None = None, **kw):
+        super().__init__("", **kw)
+        self.glyphs = glyphs or Glyphs()
+        self._last: str | None = None
+
+    def show(self, call: LiveCall | None, now: float) -> None:
+        if call is None:
+            if self._last is not None:
+                self._last = None
+                self.remove_class("-active")
+                self.update("")
+            return
+        text = live_text(call, now, self.glyphs, self.TAIL_LINES)
+        if text.plain != self._last:
+            self._last = text.plain
+            self.add_class("-active")
+            self.update(text)
+
+
+def live_text(call: LiveCall, now: float, glyphs: Glyphs, tail_lines: int = 6) -> Text:
+    g = glyphs
+    if call.retry is not None:
+        left = max(0.0, float(call.retry.get("wait_s") or 0) - (now - call.retry["ts"]))
+        return Text(f"{g.warn} {describe_retry(call.retry, wait_left=left)}", style="bold yellow")
+    seconds = max(0, int(now - call.started_ts))
+    head = Text(f"{g.run} model is thinking {g.dot} {seconds} s {g.dot} {call.tokens} tok", style="bold")
+    if call.attempt > 1:
+        head.append(f" {g.dot} attempt {call.attempt}", style="yellow")
+    lines = [head]
+    if call.reasoning_chars and not call.text:
+        lines.append(Text(f"  reasoning… {call.reasoning_chars:,} characters", style="dim italic"))
+    if call.text:
+        tail = call.text[-4000:].splitlines()[-tail_lines:]
+        lines.extend(Text("  " + line, style="dim") for line in tail)
+    return Text("\n").join(lines)
