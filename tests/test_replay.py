@@ -174,9 +174,9 @@ def test_import_the_recorded_demo_and_replay_it(home, capsys):
     assert main(["sessions", "import", str(RECORDED)]) == 0
     sid = json.loads(RECORDED.read_text().splitlines()[0])["session_id"]
     store = open_store(home)
-    model = load_session_model(store.connect(), sid)
+    model = load_session_model(store, sid)
     assert model.status.current == "done" and model.step.current == 14
-    losses = [v["loss"] for _, job, _, v in model.metrics if "loss" in v and job == next(iter(model.jobs))]
+    _, losses = model.metric_timeline.book.series("loss")[next(iter(model.jobs))]
     assert losses[-1] < losses[0]
     assert main(["sessions", "import", str(RECORDED)]) == 2  # already there: refused, nothing changed
     assert "already exists" in capsys.readouterr().err

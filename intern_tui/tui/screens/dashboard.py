@@ -144,6 +144,10 @@ class DashboardScreen(Screen):
     def refresh_views(self, changed: set[str], rebuild: bool = False) -> list:
         """Redraw what changed (hidden panes are marked dirty and drawn when shown). Returns the approval
         requests that appeared since the last call (the App rings the bell for them)."""
+        with self.model.lock:  # a replay still loading folds events in another thread
+            return self._refresh_views(changed, rebuild)
+
+    def _refresh_views(self, changed: set[str], rebuild: bool) -> list:
         model, at = self.model, self.at
         self.dirty |= changed
         self.query_one(StatusHeader).render_model(model, at)
@@ -201,7 +205,11 @@ class DashboardScreen(Screen):
         pane.show_log(lines, total, rebuild=rebuild or self.at is not None)
 
     def _render_metrics(self, rebuild: bool) -> None:
-        self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
+        timeline = self.model.metric_timeline
+        if timeline is not None:  # replay: the whole session's series, cut at the selected event
+            self.query_one(MetricsView).show_book(timeline.as_of(self.at))
+        else:
+            self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
 
     def _render_gpu(self, rebuild: bool) -> None:
         if self.at is None and self.live_gpu is not None:

@@ -66,6 +66,13 @@ class MetricsView(Vertical):
 
         threading.Thread(target=build, name="metrics-rebuild", daemon=True).start()
 
+    def show_book(self, book) -> None:
+        """Replay: plot a book as of the selected event (see `MetricsTimeline.as_of`), at once."""
+        self._generation += 1  # any rebuild still running for `show` is stale now
+        pane = self.query_one(MetricsPane)
+        pane.update_book(book)
+        pane.draw()
+
     def _swap(self, generation: int, book: MetricsBook, records: list[Record], alerts: list) -> None:
         if generation != self._generation:
             return  # a newer seek superseded this rebuild
