@@ -129,9 +129,18 @@ class ReplayLoaded(Message):
 class Timeline(Static):
     DEFAULT_CSS = "Timeline { height: 1; background: $boost; padding: 0 1; }"
 
+    _shown: tuple | None = None
+
+    def on_resize(self) -> None:
+        if self._shown is not None:  # the bar's length follows the width
+            model, *rest = self._shown
+            with model.lock:
+                self.show(model, *rest)
+
     def show(
         self, model: SessionModel, at: int, playing: bool, speed: int, glyphs, loading: int | None = None
     ) -> None:
+        self._shown = (model, at, playing, speed, glyphs, loading)
         if loading:
             self.update(
                 Text.assemble(
@@ -142,24 +151,25 @@ class Timeline(Static):
             )
             return
         total = max(model.last_seq, 1)
-        width = max(10, (self.size.width or 100) - 70)
-        filled = round(at / total * width)
-        bar = glyphs.bar_full * filled + glyphs.bar_empty * (width - filled)
         ts = model.started_ts or 0
         t = model.elapsed(at)
         state = f"{glyphs.run} playing ×{speed}" if playing else f"{glyphs.pause} paused ×{speed}"
-        self.update(
-            Text.assemble(
-                (" REPLAY ", "bold reverse"),
-                " ",
-                bar,
-                f"  event {at}/{model.last_seq}",
-                f"  step {model.step.at(at)}/{model.step.current}",
-                f"  t+{fmt_duration(t)}" if ts else "",
-                f"  {state}",
-                ("  ←/→ step · space play · : seek", "dim"),
-            )
+        facts = (
+            f"  event {at}/{model.last_seq}"
+            f"  step {model.step.at(at)}/{model.step.current}"
+            + (f"  t+{fmt_duration(t)}" if ts else "")
+            + f"  {state}"
         )
+        hint = "  ←/→ step · space play · : seek"
+        room = (self.size.width or 100) - 2 - len(" REPLAY  ") - len(facts)  # 2: the padding
+        if room - len(hint) >= 10:
+            room -= len(hint)
+        else:
+            hint = ""
+        width = max(10, room)
+        filled = round(at / total * width)
+        bar = glyphs.bar_full * filled + glyphs.bar_empty * (width - filled)
+        self.update(Text.assemble((" REPLAY ", "bold reverse"), " ", bar, facts, (hint, "dim")))
 
 
 class SeekModal(ModalScreen[str | None]):
