@@ -144,6 +144,15 @@ class Terminal:
 
     # -- lifetime ---------------------------------------------------------------------------------------
 
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait for the program to exit, reading what it writes meanwhile (a full pty would block it)."""
+        deadline = time.perf_counter() + timeout
+        while self.proc.poll() is None:
+            if time.perf_counter() > deadline:
+                raise AssertionError(f"still running after {timeout:g} s; the screen shows:\n{self.text()}")
+            self.pump(0.05)
+        return self.proc.returncode
+
     def close(self, timeout: float = 10.0) -> int | None:
         if self.proc.poll() is None:
             try:

@@ -176,7 +176,10 @@ class SeriesPrefix:
             if keep is None:
                 self._points = (s.steps[: self._n], s.values[: self._n])
             else:
-                self._points = (array("d", (s.steps[i] for i in keep)), array("d", (s.values[i] for i in keep)))
+                self._points = (
+                    array("d", (s.steps[i] for i in keep)),
+                    array("d", (s.values[i] for i in keep)),
+                )
         return self._points
 
     @property

@@ -52,7 +52,9 @@ class NavigationMixin:
     def _load_replay(self, session_id: str) -> None:
         from .screens.replay import ReplayLoaded, ReplayLoading, load_in_background
 
-        load_in_background(self, self.runtime.store, session_id, self._show_replay, ReplayLoading, ReplayLoaded)
+        load_in_background(
+            self, self.runtime.store, session_id, self._show_replay, ReplayLoading, ReplayLoaded
+        )
 
     def _show_replay(self, model: SessionModel, total: int):
         from .screens.replay import ReplayScreen
