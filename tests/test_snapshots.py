@@ -30,6 +30,8 @@ def settle(*keys):
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
+        await pilot.app.workers.wait_for_complete()  # plots are drawn in a worker thread
+        await pilot.pause(0.1)
         pilot.app.clear_notifications()
         await pilot.pause(0.1)
 
