@@ -209,6 +209,7 @@ class ReplayScreen(DashboardScreen):
         self.speed_index = 2
         self._seqs: list[int] | None = None
         self._timer = None
+        self._pending_seek: int | None = None  # asked for in the seek modal, done once it has closed
         # The session's event count while the rest is still loading, else None. (Not `loading`: that is
         # Textual's own reactive, which covers the screen with a loading indicator.)
         self.loading_total: int | None = None
@@ -281,6 +282,8 @@ class ReplayScreen(DashboardScreen):
         self.app.push_screen(SeekModal(), self._seek_text)
 
     def _seek_text(self, text: str | None) -> None:
+        """The seek modal's answer. It arrives while the modal still covers this screen; the move itself
+        waits until this screen is back on top (drawn under a modal, every pane is re-tinted too)."""
         if not text:
             return
         try:
@@ -292,15 +295,20 @@ class ReplayScreen(DashboardScreen):
                         severity="warning",
                     )
                     return
-                self.seek(number)
+                self._pending_seek = number
             else:
                 step = int(text)
                 if step not in self.model.step_seqs:
                     self.app.notify(f"no step {step} in this session", severity="warning")
                     return
-                self.seek(self.model.step_seqs[step])
+                self._pending_seek = self.model.step_seqs[step]
         except ValueError:
             self.app.notify("type a step number (12) or an event number (#1500)", severity="warning")
+
+    def on_screen_resume(self) -> None:
+        target, self._pending_seek = self._pending_seek, None
+        if target is not None:
+            self.seek(target)
 
     def go_to_step(self, step: int) -> None:
         if step in self.model.step_seqs:
