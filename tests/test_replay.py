@@ -220,3 +220,45 @@ def test_import_refuses_ids_that_could_name_other_folders(home, tmp_path, bad_id
     with pytest.raises(Exception, match="invalid session id"):
         import_events(store, lines, source="evil.jsonl")
     assert victim.exists() and not store.connect().execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_import_refuses_a_file_over_the_size_limit_before_reading_it(home, capsys):
+    assert main(["sessions", "import", "--max-size", "10K", str(RECORDED)]) == 2
+    err = capsys.readouterr().err
+    assert "larger than the import limit (10 KB)" in err and "--max-size" in err
+    assert not open_store(home).connect().execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_import_streams_in_batches_and_stays_all_or_nothing(home, monkeypatch):
+    import intern_tui.store.transfer as transfer
+
+    monkeypatch.setattr(transfer, "IMPORT_BATCH", 50)
+    batches, read = [], [0]
+    real_insert = transfer.insert_events
+    monkeypatch.setattr(
+        transfer,
+        "insert_events",
+        lambda conn, events: (batches.append((len(events), read[0])), real_insert(conn, events)),
+    )
+    lines = RECORDED.read_text().splitlines()
+
+    def reading(source):
+        for line in source:
+            read[0] += 1
+            yield line
+
+    store = open_store(home)
+    sid, count = import_events(store, reading(lines), source="demo.jsonl")
+    assert count == len(lines) == sum(n for n, _ in batches)
+    assert max(n for n, _ in batches) <= 50
+    assert batches[0][1] < len(lines)  # the first batch was stored while the file was still being read
+    # a broken line near the end rolls back every batch already inserted
+    store2 = open_store(home / "other")
+    broken = lines[:-3] + ['{"session_id": "x", "seq": "not a number"}'] + lines[-2:]
+    with pytest.raises(Exception, match=f"demo.jsonl:{len(lines) - 2}: not an intern-tui event"):
+        import_events(store2, broken, source="demo.jsonl")
+    assert not store2.connect().execute("SELECT count(*) FROM events").fetchone()[0]
+    # so does input that outgrows the limit while streaming (stdin has no size to check first)
+    with pytest.raises(Exception, match="larger than the import limit"):
+        import_events(store2, lines, source="stdin", max_bytes=len("".join(lines)) // 2)
+    assert not store2.connect().execute("SELECT count(*) FROM sessions").fetchone()[0]
