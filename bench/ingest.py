@@ -106,7 +106,9 @@ def main() -> None:
         ("emit → bus → writer → SQLite (encode, redact, seq, projections)", pipe_s),
     ]:
         print(f"{label:<58} {seconds:>8.2f} {n / seconds:>11,.0f} {raw_s / seconds:>7.0%}")
-    print(f"\nof which, measured alone (one thread): JSON encoding {encode_s:.2f} s, redaction {redact_s:.2f} s")
+    print(
+        f"\nof which, measured alone (one thread): JSON encoding {encode_s:.2f} s, redaction {redact_s:.2f} s"
+    )
 
 
 if __name__ == "__main__":
