@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from plotext._dict import themes as plotext_themes
 from rich.console import Console
 from rich.text import Text
 from textual import on
@@ -153,7 +154,10 @@ class MetricsPlot(PlotextPlot):
         self.builder(self)
         self._plot.plotsize(width, height)
         self._plot._set_size(width, height)  # see PlotextPlot.render
-        self._plot.theme(self._get_plotext_theme_name(self.app.theme))
+        name = self._get_plotext_theme_name(self.app.theme)
+        if name not in plotext_themes:  # a first draw can come before on_mount registered the theme
+            self._register_theme(self.app.theme)
+        self._plot.theme(name)
 
     def _draw_lines(self, key: tuple, width: int, height: int) -> None:
         """In a worker thread: plotext's text, turned into the widget's lines."""
