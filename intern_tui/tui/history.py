@@ -104,6 +104,7 @@ class MetricsTimeline:
         # points are mapped step -> seq instead, and filtered by seq when drawn.
         self._by_step: dict[tuple[str, str], dict[float, int]] = {}
         self._counts: dict[str, int] = {}
+        self._job_last: dict[str, float] = {}  # the last step logged by each job
         self.alert_seqs: list[int] = []
 
     def add(self, seq: int, job_id: str, step: Any, values: dict[str, Any]) -> None:
@@ -112,20 +113,28 @@ class MetricsTimeline:
         x = to_number(step)
         if x is None or not math.isfinite(x):
             x = float(count)  # what the book does with a missing step
-        for name in values:
-            key = (name, job_id)
-            series = self.book.get(name, job_id)
-            if series is not None and key not in self._by_step and len(series) and x <= series.steps[-1]:
-                self._by_step[key] = dict(zip(series.steps, self._seqs[key], strict=True))
+        last = self._job_last.get(job_id)
+        if last is not None and x <= last:  # rare: a point before the end of some series
+            for name in values:
+                key = (name, job_id)
+                series = self.book.get(name, job_id)
+                if series is not None and key not in self._by_step and len(series) and x <= series.steps[-1]:
+                    self._by_step[key] = dict(zip(series.steps, self._seqs[key], strict=True))
+        else:
+            self._job_last[job_id] = x
         self.book.add(job_id, step, values)
-        for name in values:
+        by_step, all_seqs = self._by_step, self._seqs
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue  # the book keeps numbers only
             key = (name, job_id)
-            if self.book.get(name, job_id) is None:
-                continue  # not a number
-            if key in self._by_step:
-                self._by_step[key][x] = seq
+            if key in by_step:
+                by_step[key][x] = seq
             else:
-                self._seqs.setdefault(key, array("q")).append(seq)
+                seqs = all_seqs.get(key)
+                if seqs is None:
+                    seqs = all_seqs[key] = array("q")
+                seqs.append(seq)
 
     def add_alert(self, seq: int, payload: dict[str, Any]) -> None:
         self.book.add_alert(payload)

@@ -38,7 +38,8 @@ MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
 
 
 FIRST_BATCH = 2_000  # events folded before the first frame
-LOAD_BATCH = 10_000  # events per fold after that (the lock is held for one fold: a few ms)
+LOAD_BATCH = 10_000  # events read per query after that
+FOLD_CHUNK = 500  # events folded per hold of the model's lock (a few ms)
 PROGRESS_EVERY_S = 0.25
 
 # The bulk kinds come without their payload: a log chunk needs only its job id here (SQLite extracts it),
@@ -96,7 +97,11 @@ def load_in_background(app, store, session_id: str, show, progress, done) -> Non
         screen = None
         reported = time.monotonic()
         for batch in event_batches(conn, session_id):
-            model.apply_all(batch)  # under the model's lock: the UI never sees half a batch
+            # Folded under the model's lock (the UI never sees half an event), in short pieces with the
+            # lock and the interpreter let go in between, so the UI thread is never kept waiting long.
+            for i in range(0, len(batch), FOLD_CHUNK):
+                model.apply_all(batch[i : i + FOLD_CHUNK])
+                time.sleep(0)
             if screen is None:
                 screen = app.call_from_thread(show, model, total)
             elif time.monotonic() - reported > PROGRESS_EVERY_S:
