@@ -13,6 +13,7 @@ from intern_tui.store import open_store
 from intern_tui.store.queries import get_session, iter_events
 from intern_tui.store.transfer import export_script, import_events
 from intern_tui.tui.app import InternApp
+from intern_tui.tui.screens import replay as replay_screen_module
 from intern_tui.tui.screens.replay import ReplayScreen, load_session_model
 from intern_tui.tui.widgets.files import FilesPane, unified_diff
 
@@ -64,7 +65,7 @@ async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp)
     rt.close()
 
 
-async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
+async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp, monkeypatch):
     rt = Runtime.open(home)
     sup = start_session(
         rt, SessionOptions(task="seek", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
@@ -103,7 +104,9 @@ async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
         assert screen.at == model.last_seq and model.status.at(screen.at) == "done"
         await pilot.press("home")
         assert screen.at == 1
-        await pilot.press("minus", "minus")  # the slowest speed: the short session must not end first
+        # so slow that each 0.1 s tick moves one event: the short session can't end before the second space
+        monkeypatch.setattr(replay_screen_module, "SPEEDS", (0.001,))
+        screen.speed_index = 0
         await pilot.press("space")  # play
         await until(pilot, lambda: screen.at > 1)
         await pilot.press("space")
