@@ -66,7 +66,8 @@ def in_terminal(home: Path, sid: str, n: int, seeks: int) -> dict:
     rng = random.Random(n)
     t0 = time.perf_counter()
     with Terminal(intern_tui("--home", str(home), "replay", sid), cols=160, rows=45) as term:
-        term.wait_for(lambda s: position(s) is not None and "╭─ Agent" in s and "step" in s, timeout=60)
+        # the first frame: the timeline (still loading, or done) and the stream's first items
+        term.wait_for(lambda s: " REPLAY " in s and "╭─ Agent" in s and "session started" in s, timeout=60)
         first = time.perf_counter() - t0
         term.wait_for(lambda s: position(s) == (n, n) and "session done" in s, timeout=600)
         loaded = time.perf_counter() - t0

@@ -8,6 +8,7 @@ the only object that can steer the agent. Widgets never see the agent.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -78,6 +79,10 @@ class InternApp(NavigationMixin, App):
         default_model: str | None = None,
     ):
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # A dashboard watched over ssh: sliding tab underlines and smooth scrolls cost frames that
+            # a key press then waits behind. TEXTUAL_ANIMATIONS=full brings them back.
+            self.animation_level = "none"
         self.runtime = runtime
         self.options = options
         self.resume_id = resume_id

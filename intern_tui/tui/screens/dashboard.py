@@ -11,12 +11,13 @@ import time
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from ..glyphs import Glyphs
 from ..state import SessionModel
 from ..widgets.approvals import ApprovalQueue
 from ..widgets.files import FilesPane
+from ..widgets.footer import KeyFooter
 from ..widgets.header import StatusHeader
 from ..widgets.jobs import JobSelected, JobsPane
 from ..widgets.stream import LIVE_WINDOW, REPLAY_WINDOW, AgentStream
@@ -75,7 +76,7 @@ class DashboardScreen(Screen):
                         yield FilesPane(id="files")
                     with TabPane("Jobs", id="tab-jobs"):
                         yield JobsPane(id="jobs")
-        yield Footer()
+        yield KeyFooter()
 
     def compose_top(self) -> ComposeResult:
         """Extra rows under the header (replay adds its timeline here)."""
