@@ -23,6 +23,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
 
 from ...events import Event
 from ..history import StoredPayloads
@@ -96,7 +97,10 @@ def load_in_background(app, store, session_id: str, show, progress, done) -> Non
         model = SessionModel(live=False, payloads=StoredPayloads(store.connect, session_id))
         screen = None
         reported = time.monotonic()
+        worker = get_current_worker()
         for batch in event_batches(conn, session_id):
+            if worker.is_cancelled:  # the replay was closed while loading
+                return
             # Folded under the model's lock (the UI never sees half an event), in short pieces with the
             # lock and the interpreter let go in between, so the UI thread is never kept waiting long.
             for i in range(0, len(batch), FOLD_CHUNK):
@@ -375,7 +379,11 @@ class ReplayScreen(DashboardScreen):
         self._draw_timeline()
 
     def on_unmount(self) -> None:
+        """Closed (back to the session browser): stop a load still running and let the collector see the
+        model again (the loader froze it)."""
+        self.app.workers.cancel_group(self.app, "replay")
         self.model.payloads.close()
+        gc.unfreeze()
 
 
 _ALL = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}
