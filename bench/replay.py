@@ -67,7 +67,7 @@ def in_terminal(home: Path, sid: str, n: int, seeks: int) -> dict:
     t0 = time.perf_counter()
     with Terminal(intern_tui("--home", str(home), "replay", sid), cols=160, rows=45) as term:
         # the first frame: the timeline (still loading, or done) and the stream's first items
-        term.wait_for(lambda s: " REPLAY " in s and "╭─ Agent" in s and "session started" in s, timeout=60)
+        term.wait_for(lambda s: " REPLAY " in s and "╭─ Agent" in s and "│ " in s, timeout=60)
         first = time.perf_counter() - t0
         term.wait_for(lambda s: position(s) == (n, n) and "session done" in s, timeout=600)
         loaded = time.perf_counter() - t0
