@@ -93,7 +93,7 @@ def in_terminal(home: Path, sid: str, n: int, seeks: int) -> dict:
         for _ in range(seeks):
             before = position(term.text())
             t = time.perf_counter()
-            term.press("left")
+            term.press("left" if before[0] > 1 else "end")  # a short session runs out of steps
             term.wait_for(lambda s, before=before: position(s) != before, timeout=30)
             step_times.append(time.perf_counter() - t)
             term.settle(0.1)
