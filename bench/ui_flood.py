@@ -166,7 +166,6 @@ async def run(seconds: float, rate: int, batch: int, pane: str) -> dict:
 
 def in_terminal(seconds: float, rate: int) -> dict:
     import json
-    import re
 
     from terminal import Terminal, intern_tui
 
