@@ -80,6 +80,7 @@ def in_terminal(home: Path, sid: str, n: int, seeks: int) -> dict:
             target = rng.randint(1, n)
             term.press(":")
             term.wait_for_text("Seek to a step")
+            term.settle(0.2)  # the modal's input has focus once it is drawn
             term.type(f"#{target}")
             term.wait_for_text(f"#{target}")  # the modal's input shows it: now time the seek itself
             term.settle(0.1)

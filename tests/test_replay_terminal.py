@@ -50,7 +50,9 @@ def test_a_20k_event_session_replays_in_a_real_terminal(long_session):
         # seek to an event far back: every pane is drawn as of it
         term.press(":")
         term.wait_for_text("Seek to a step", timeout=30)
+        term.settle(0.3)  # the modal's input has focus once it is drawn and quiet
         term.type("#1500")
+        term.wait_for_text("#1500", timeout=30)
         term.press("enter")
         term.wait_for(lambda s: position(s) == (1500, EVENTS), timeout=30)
         term.press("j")  # the jobs pane: its log is read back from the store as of event 1500
