@@ -75,7 +75,7 @@ async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp, monkeypatch
     sid = sup.emitter.session_id
     app = InternApp(rt, replay_id=sid)
     async with app.run_test(size=(140, 40)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.ready)
         screen = app.screen
         model = screen.model
         screen.go_to_step(4)  # the start of step 4: file at v2, approval not yet requested

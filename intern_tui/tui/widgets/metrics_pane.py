@@ -110,6 +110,8 @@ class MetricsPlot(PlotextPlot):
     previous picture meanwhile and swaps the new lines in when they are ready. A key press never waits
     for a plot."""
 
+    draw_in_thread = True  # False draws on the UI thread (deterministic frames for snapshot tests)
+
     def __init__(self, builder: Callable[[MetricsPlot], None], **kw: Any):
         super().__init__(**kw)
         self.builder = builder  # fills `self.plt` for the current size
@@ -145,6 +147,9 @@ class MetricsPlot(PlotextPlot):
         self._fill(width, height)  # the data, on the UI thread (cheap: downsampled points, ticks)
         if self._plot_console is None:
             self._plot_console = Console(width=max(width, 1), color_system="truecolor", force_terminal=True)
+        if not self.draw_in_thread:
+            self._drawn(key, self._lines(width, height))
+            return
         self.run_worker(
             partial(self._draw_lines, key, width, height), thread=True, group="plot", exit_on_error=False
         )
@@ -160,15 +165,19 @@ class MetricsPlot(PlotextPlot):
         self._plot.theme(name)
 
     def _draw_lines(self, key: tuple, width: int, height: int) -> None:
-        """In a worker thread: plotext's text, turned into the widget's lines."""
-        text = Text.from_ansi(self._plot.build()) if width > 0 and height > 0 else Text("")
-        console = self._plot_console
-        lines = console.render_lines(text, console.options.update(width=max(width, 1), height=height))
-        strips = [Strip(line, width) for line in lines]
+        """In a worker thread: the lines, handed back to the UI thread."""
+        strips = self._lines(width, height)
         try:
             self.app.call_from_thread(self._drawn, key, strips)
         except RuntimeError:  # the app closed meanwhile
             pass
+
+    def _lines(self, width: int, height: int) -> list[Strip]:
+        """plotext's text for the filled figure, turned into the widget's lines."""
+        text = Text.from_ansi(self._plot.build()) if width > 0 and height > 0 else Text("")
+        console = self._plot_console
+        lines = console.render_lines(text, console.options.update(width=max(width, 1), height=height))
+        return [Strip(line, width) for line in lines]
 
     def _drawn(self, key: tuple, strips: list[Strip]) -> None:
         self._strips, self._strips_key, self._building = strips, key, None
