@@ -57,7 +57,7 @@ async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp)
         live_text = stream_text(app.live_dashboard)
         sid = app.supervisor.emitter.session_id
         app.open_replay(sid)
-        await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.ready)
         await pilot.pause(0.2)
         replay_screen = app.screen
         assert digest(replay_screen.model) == live
