@@ -1,7 +1,15 @@
-"""Ingest throughput: events/s persisted through Emitter → EventBus → StoreWriter → SQLite, next to a raw
-`sqlite3.executemany` of the same rows into the same schema, in the same run.
+"""Ingest throughput through the full spine, next to a raw `sqlite3.executemany` of the same rows into the
+same schema, in the same run.
 
     python bench/ingest.py [--events 200000] [--producers 4]
+
+One session, `--producers` threads emitting into its one Emitter (so they contend for its lock as a
+running agent, job watchers and the GPU sampler do), a realistic payload mix (tests/generated.py: job log
+chunks, metrics, GPU samples, agent steps with 1–2 KB model output and 4 KB observations). The pipeline
+is Emitter.emit (JSON encoding, redaction, seq, publish) → EventBus → StoreWriter (batched transactions,
+projections) → SQLite, timed until the last event is committed. Raw is one executemany in one
+transaction of the rows the pipeline stored (already serialised and redacted): the floor. Also printed:
+what JSON encoding and redaction cost on their own, single-threaded, over the same payloads.
 
 Prints a table. Not a test: numbers depend on the machine.
 """
@@ -9,120 +17,64 @@ Prints a table. Not a test: numbers depend on the machine.
 from __future__ import annotations
 
 import argparse
-import random
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from intern_tui.bus import Emitter, EventBus
-from intern_tui.events import dumps
-from intern_tui.redact import Redactor
-from intern_tui.store import StoreWriter, open_store
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-LOG_LINE = (
-    "{'loss': 1.2345, 'grad_norm': 0.8123, 'learning_rate': 1.9e-05, 'epoch': 0.42}  12%|█▏        | 120/1000"
-)
+from generated import session_events  # noqa: E402
 
-
-def realistic_events(n: int, seed: int = 0) -> list[tuple[str, int | None, dict]]:
-    """A post-training session's mix: mostly job logs and metrics, GPU samples, and agent steps."""
-    rng = random.Random(seed)
-    out: list[tuple[str, int | None, dict]] = []
-    step = 0
-    for i in range(n):
-        r = rng.random()
-        if r < 0.60:
-            out.append(
-                (
-                    "job_log",
-                    step,
-                    {"job_id": "job-1", "stream": "stdout", "line": LOG_LINE[: rng.randint(40, 120)]},
-                )
-            )
-        elif r < 0.80:
-            out.append(
-                (
-                    "job_metric",
-                    step,
-                    {
-                        "job_id": "job-1",
-                        "step": i,
-                        "values": {
-                            "loss": rng.random(),
-                            "reward": rng.random(),
-                            "kl": rng.random() / 10,
-                            "learning_rate": 2e-5,
-                        },
-                    },
-                )
-            )
-        elif r < 0.95:
-            out.append(
-                (
-                    "gpu_sample",
-                    None,
-                    {
-                        "gpus": [
-                            {
-                                "index": 0,
-                                "util": rng.randint(0, 100),
-                                "mem_used": 41_000_000_000,
-                                "mem_total": 81_559_000_000,
-                                "power": 512.3,
-                                "temp": 61,
-                            }
-                        ]
-                    },
-                )
-            )
-        else:
-            step += 1
-            kind = rng.choice(["model_output", "code_action", "observation"])
-            out.append((kind, step, {"text": "Thinking about the reward curve. " * rng.randint(5, 40)}))
-    return out
+from intern_tui.bus import Emitter, EventBus  # noqa: E402
+from intern_tui.events import dumps  # noqa: E402
+from intern_tui.redact import Redactor  # noqa: E402
+from intern_tui.store import StoreWriter, open_store  # noqa: E402
 
 
-def bench_pipeline(events, producers: int) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(Path(tmp))
-        bus = EventBus()
-        writer = StoreWriter(store.connect, bus)
-        writer.start()
-        emitters = [Emitter(bus, f"bench-{i}", redactor=Redactor()) for i in range(producers)]
-        chunks = [events[i::producers] for i in range(producers)]
-        t0 = time.perf_counter()
-        threads = [
-            threading.Thread(target=lambda em=em, ch=ch: [em.emit(k, p, step=s) for k, s, p in ch])
-            for em, ch in zip(emitters, chunks, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        writer.flush(timeout=None)
-        elapsed = time.perf_counter() - t0
-        count = store.connect().execute("SELECT count(*) FROM events").fetchone()[0]
-        writer.stop()
-        return elapsed, count
+def bench_pipeline(events, producers: int, tmp: Path) -> tuple[float, list[tuple]]:
+    store = open_store(tmp / "pipeline")
+    bus = EventBus()
+    writer = StoreWriter(store.connect, bus)
+    writer.start()
+    emitter = Emitter(bus, "bench-ingest", redactor=Redactor())
+    chunks = [events[i::producers] for i in range(producers)]
+    start = threading.Barrier(producers + 1)
+
+    def produce(chunk) -> None:
+        emit = emitter.emit
+        start.wait()
+        for kind, step, payload in chunk:
+            emit(kind, payload, step=step)
+
+    threads = [threading.Thread(target=produce, args=(chunk,)) for chunk in chunks]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    writer.flush(timeout=None)
+    elapsed = time.perf_counter() - t0
+    writer.stop()
+    conn = store.connect()
+    rows = conn.execute("SELECT session_id, seq, ts, kind, step, payload FROM events ORDER BY seq").fetchall()
+    conn.close()
+    return elapsed, rows
 
 
-def bench_raw(events, serialise: bool) -> tuple[float, int]:
-    """The floor: one executemany, one transaction, same schema and indexes. With `serialise`, the
-    payloads are JSON-encoded inside the timed part, as any writer of these events has to."""
-    with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(Path(tmp))
-        conn = store.connect()
-        if not serialise:
-            rows = [("raw", i + 1, time.time(), k, s, dumps(p)) for i, (k, s, p) in enumerate(events)]
-        t0 = time.perf_counter()
-        if serialise:
-            rows = [("raw", i + 1, time.time(), k, s, dumps(p)) for i, (k, s, p) in enumerate(events)]
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
-        conn.execute("COMMIT")
-        elapsed = time.perf_counter() - t0
-        return elapsed, conn.execute("SELECT count(*) FROM events").fetchone()[0]
+def bench_raw(rows: list[tuple], tmp: Path) -> float:
+    store = open_store(tmp / "raw")
+    conn = store.connect()
+    t0 = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == len(rows)
+    conn.close()
+    return elapsed
 
 
 def main() -> None:
@@ -130,22 +82,33 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=200_000)
     ap.add_argument("--producers", type=int, default=4)
     args = ap.parse_args()
-    events = realistic_events(args.events)
-    avg = sum(len(dumps(p)) for _, _, p in events) / len(events)
-    raw_s, raw_n = bench_raw(events, serialise=False)
-    ser_s, ser_n = bench_raw(events, serialise=True)
-    pipe_s, pipe_n = bench_pipeline(events, args.producers)
-    assert raw_n == ser_n == pipe_n == len(events)
-    raw_rate = raw_n / raw_s
-    print(f"{len(events):,} events, mean payload {avg:.0f} B, {args.producers} producer threads\n")
-    print(f"{'path':<48} {'seconds':>8} {'events/s':>12} {'vs raw':>7}")
+    events = list(session_events(args.events, seed=1))
+    encoded = [dumps(p) for _, _, p in events]
+    avg = sum(len(x) for x in encoded) / len(encoded)
+    t = time.perf_counter()
+    for _, _, p in events:
+        dumps(p)
+    encode_s = time.perf_counter() - t
+    redactor = Redactor()
+    t = time.perf_counter()
+    for text in encoded:
+        redactor.sub(text)
+    redact_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe_s, rows = bench_pipeline(events, args.producers, Path(tmp))
+        assert len(rows) == len(events) and [r[1] for r in rows] == list(range(1, len(events) + 1))
+        raw_s = bench_raw(rows, Path(tmp))
+    n = len(events)
+    print(f"{n:,} events of one session, mean payload {avg:.0f} B, {args.producers} producer threads\n")
+    print(f"{'path':<58} {'seconds':>8} {'events/s':>11} {'vs raw':>7}")
     for label, seconds in [
-        ("raw sqlite3.executemany, pre-serialised rows", raw_s),
-        ("raw sqlite3.executemany + json.dumps", ser_s),
-        ("emit → bus → writer (redact, seq, projections)", pipe_s),
+        ("raw sqlite3.executemany of the stored rows (the floor)", raw_s),
+        ("emit → bus → writer → SQLite (encode, redact, seq, projections)", pipe_s),
     ]:
-        rate = len(events) / seconds
-        print(f"{label:<48} {seconds:>8.2f} {rate:>12,.0f} {rate / raw_rate:>7.0%}")
+        print(f"{label:<58} {seconds:>8.2f} {n / seconds:>11,.0f} {raw_s / seconds:>7.0%}")
+    print(
+        f"\nof which, measured alone (one thread): JSON encoding {encode_s:.2f} s, redaction {redact_s:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,204 +1,193 @@
-"""Replay speed on a 100k-event session (steps, job logs, metrics, GPU samples, file versions): time to the
-first frame of `intern-tui replay` and seek latency, next to the naive alternative — load the whole
-session from one JSON file and rebuild the state up to the chosen point on every seek.
+"""Replay of long sessions, measured the way a user feels it: `intern-tui replay` runs in a real
+pseudo-terminal and a terminal emulator (pyte) reads its screen. Times are from starting the program /
+pressing a key to the change being on the emulated screen.
 
-    python bench/replay.py [--events 100000] [--seeks 40]
+    python bench/replay.py [--events 10000,100000,1000000] [--seeks 30] [--home DIR] [--headless]
 
-Targets: first frame < 1 s, seek p99 < 100 ms.
+Sessions are generated (tests/generated.py: job logs, metrics, GPU samples, agent steps with 1–2 KB model
+output and 4 KB observations) through the real emitter and writer, once per --home (reused later).
+Reported per size: first frame (timeline and stream drawn), fully loaded, the process's peak RSS, and the
+latency of random seeks (`:` `#N` enter) and of step keys (←), p50/p99. `--headless` runs the old
+in-process variant (Textual's test harness, no terminal), a fast check of the same code paths.
+
+Targets: first frame < 1 s, 1M loaded < 10 s with RSS < 600 MB, seek p99 < 100 ms at any size.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import statistics
+import re
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from intern_tui.agent.session import Runtime
-from intern_tui.bus import Emitter
-from intern_tui.events import Event
-from intern_tui.tui.app import InternApp
-from intern_tui.tui.screens.replay import ReplayScreen
-from intern_tui.tui.state import SessionModel
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-THOUGHT = "The reward std is shrinking; check whether the reward saturates before changing beta. " * 4
-CODE = "m = job_metrics(job)\nprint(m['latest']['reward'], m['trend']['reward'])\n"
-LOG = "{'loss': 0.41, 'reward': 0.62, 'reward_std': 0.18, 'kl': 0.003, 'epoch': 0.37}  37%|███▋  | 370/1000"
+from generated import build_session  # noqa: E402
+
+from intern_tui.agent.session import Runtime  # noqa: E402
 
 
-def build_session(rt: Runtime, n: int, seed: int = 0) -> str:
-    """Emit a realistic session through the real emitter and writer."""
-    rng = random.Random(seed)
-    em = Emitter(rt.bus, "bench-replay")
-    em.emit("session_started", {"task": "GRPO a tiny model", "model": "script:bench.jsonl", "max_steps": 300})
-    em.emit("task", {"task": "GRPO a tiny model"})
-    step, metric_step, version = 0, 0, 0
-    em.emit("job_started", {"job_id": "job-1", "backend": "local", "script": "train_grpo.py"})
-    while em.last_seq < n - 1:
-        r = rng.random()
-        if r < 0.02:
-            step += 1
-            em.step = step
-            em.emit("step_started", {"step": step, "max_steps": 300})
-            em.emit("model_output", {"text": THOUGHT, "thought": THOUGHT})
-            em.emit("code_action", {"code": CODE})
-            em.emit("observation", {"text": "0.62 {'first': 0.1, 'max': 0.7}", "error": None})
-            if step % 10 == 0:
-                version += 1
-                content = "".join(f"lr = {i}e-5\n" for i in range(version * 5))
-                em.emit(
-                    "file_written",
-                    {
-                        "path": "train_grpo.py",
-                        "version": version,
-                        "content": content,
-                        "diff": "",
-                        "added": 5,
-                        "removed": 0,
-                        "bytes": len(content),
-                    },
-                )
-        elif r < 0.65:
-            em.emit("job_log", {"job_id": "job-1", "lines": [LOG] * rng.randint(1, 8), "offset": 0})
-        elif r < 0.85:
-            metric_step += 1
-            em.emit(
-                "job_metric",
-                {
-                    "job_id": "job-1",
-                    "step": metric_step,
-                    "values": {"loss": rng.random(), "reward": rng.random(), "kl": rng.random() / 100},
-                },
-            )
-        else:
-            em.emit(
-                "gpu_sample",
-                {
-                    "state": "ok",
-                    "gpus": [
-                        {
-                            "index": 0,
-                            "name": "H100",
-                            "util_gpu": rng.randint(0, 100),
-                            "mem_used": 4e10,
-                            "mem_total": 8e10,
-                            "processes": [],
-                        }
-                    ],
-                },
-            )
-    em.emit("session_ended", {"status": "done"})
-    rt.writer.flush(timeout=None)
-    return em.session_id
+def position(screen: str) -> tuple[int, int] | None:
+    found = re.search(r"event (\d+)/(\d+)", screen)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
-async def replay_timings(
-    rt: Runtime, session_id: str, seeks: int, pane: str
-) -> tuple[float, float, list[float], int]:
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid or 'self'}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ensure_session(home: Path, n: int) -> str:
+    sid = f"bench-{n}"
+    rt = Runtime.open(home, mirror=False)
+    try:
+        conn = rt.store.connect()
+        have = conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (sid,)).fetchone()[0]
+        conn.close()
+        if have != n:
+            t = time.perf_counter()
+            build_session(rt, n, session_id=sid, seed=n)
+            print(f"  (generated {n:,} events in {time.perf_counter() - t:.0f} s)", flush=True)
+    finally:
+        rt.close()
+    return sid
+
+
+def in_terminal(home: Path, sid: str, n: int, seeks: int) -> dict:
+    from terminal import Terminal, intern_tui
+
+    rng = random.Random(n)
+    t0 = time.perf_counter()
+    with Terminal(intern_tui("--home", str(home), "replay", sid), cols=160, rows=45) as term:
+        # the first frame: the timeline (still loading, or done) and the stream's first items
+        term.wait_for(lambda s: " REPLAY " in s and "╭─ Agent" in s and "│ " in s, timeout=60)
+        first = time.perf_counter() - t0
+        term.wait_for(lambda s: position(s) == (n, n) and "session done" in s, timeout=600)
+        loaded = time.perf_counter() - t0
+        term.settle(0.5)
+        rss = peak_rss_mb(term.proc.pid)
+        term.press("m")  # the metrics plot on screen: seeks redraw it too
+        term.settle(0.5)
+        seek_times, settle_times = [], []
+        for _ in range(seeks):
+            target = rng.randint(1, n)
+            term.press(":")
+            term.wait_for_text("Seek to a step")
+            term.settle(0.2)  # the modal's input has focus once it is drawn
+            term.type(f"#{target}")
+            term.wait_for_text(f"#{target}")  # the modal's input shows it: now time the seek itself
+            term.settle(0.1)
+            t = time.perf_counter()
+            term.press("enter")
+            term.wait_for(lambda s, target=target: (position(s) or (0,))[0] == target, timeout=30)
+            seek_times.append(time.perf_counter() - t)
+            term.settle(0.15)
+            settle_times.append(time.perf_counter() - t - 0.15)
+        step_times = []
+        for _ in range(seeks):
+            before = position(term.text())
+            t = time.perf_counter()
+            term.press("left" if before[0] > 1 else "end")  # a short session runs out of steps
+            term.wait_for(lambda s, before=before: position(s) != before, timeout=30)
+            step_times.append(time.perf_counter() - t)
+            term.settle(0.1)
+        rss = max(rss, peak_rss_mb(term.proc.pid))
+    return {
+        "first": first,
+        "loaded": loaded,
+        "rss": rss,
+        "seek": seek_times,
+        "settled": settle_times,
+        "step": step_times,
+    }
+
+
+async def headless(home: Path, sid: str, n: int, seeks: int) -> dict:
+    from intern_tui.tui.app import InternApp
+    from intern_tui.tui.screens.replay import ReplayScreen
+
+    rt = Runtime.open(home, mirror=False)
     painted = asyncio.Event()
-    app = InternApp(rt, replay_id=session_id)
+    app = InternApp(rt, replay_id=sid)
     t0 = time.perf_counter()
     async with app.run_test(size=(160, 45)) as pilot:
         while not isinstance(app.screen, ReplayScreen):
             await pilot.pause(0.005)
         app.call_after_refresh(painted.set)
         await painted.wait()
-        first_frame = time.perf_counter() - t0
+        first = time.perf_counter() - t0
         screen = app.screen
-        while screen.loading is not None:  # the rest streams in behind the first frame
+        while screen.loading_total is not None:
             await pilot.pause(0.01)
         loaded = time.perf_counter() - t0
-        await pilot.press(pane[0])  # m: the metrics plot is on screen, so seeks redraw it too
-        rng = random.Random(1)
+        await pilot.press("m")
+        rng = random.Random(n)
         times = []
         for _ in range(seeks):
-            target = rng.randint(1, screen.model.last_seq)
             painted.clear()
             t = time.perf_counter()
-            screen.seek(target)
+            screen.seek(rng.randint(1, n))
             app.call_after_refresh(painted.set)
             await painted.wait()
             times.append(time.perf_counter() - t)
-        total = screen.model.last_seq
-    return first_frame, loaded, times, total
+    rt.close()
+    return {
+        "first": first,
+        "loaded": loaded,
+        "rss": peak_rss_mb(0),
+        "seek": times,
+        "settled": times,
+        "step": times,
+    }
 
 
-def naive(rt: Runtime, session_id: str, seeks: int, tmp: Path) -> tuple[float, list[float]]:
-    """One JSON file holding the session; every seek re-reduces the state from the first event."""
-    conn = rt.store.connect()
-    rows = conn.execute(
-        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id=? ORDER BY seq",
-        (session_id,),
-    ).fetchall()
-    path = tmp / "session.json"
-    path.write_text(
-        json.dumps(
-            [
-                {
-                    "session_id": r[0],
-                    "seq": r[1],
-                    "ts": r[2],
-                    "kind": r[3],
-                    "step": r[4],
-                    "payload": json.loads(r[5]),
-                }
-                for r in rows
-            ]
-        )
-    )
-    t0 = time.perf_counter()
-    data = json.loads(path.read_text())
-    events = [Event(d["session_id"], d["seq"], d["ts"], d["kind"], d["step"], d["payload"]) for d in data]
-    model = SessionModel(live=False)
-    model.apply_all(events)
-    first = time.perf_counter() - t0
-    rng = random.Random(1)
-    times = []
-    for _ in range(seeks):
-        target = rng.randint(1, len(events))
-        t = time.perf_counter()
-        m = SessionModel(live=False)
-        m.apply_all(events[:target])
-        times.append(time.perf_counter() - t)
-    return first, times
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))] * 1000 if values else float("nan")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--events", type=int, default=100_000)
-    ap.add_argument("--seeks", type=int, default=40)
+    ap.add_argument("--events", default="10000,100000,1000000", help="comma-separated session sizes")
+    ap.add_argument("--seeks", type=int, default=30)
+    ap.add_argument("--home", type=Path, help="keep generated sessions here (reused by later runs)")
+    ap.add_argument("--headless", action="store_true", help="in-process harness instead of a terminal")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rt = Runtime.open(Path(tmp) / "home")
-        sid = build_session(rt, args.events)
-        results = {
-            pane: asyncio.run(replay_timings(rt, sid, args.seeks, pane)) for pane in ("files", "metrics")
-        }
-        _, _, _, total = results["files"]
-        naive_first, naive_seeks = naive(rt, sid, max(5, args.seeks // 4), Path(tmp))
-        rt.close()
-
-    def p99(values: list[float]) -> float:
-        return sorted(values)[min(len(values) - 1, int(len(values) * 0.99))]
-
-    print(f"{total:,} events; {args.seeks} random seeks (to the frame on screen)\n")
+    sizes = [int(x) for x in args.events.split(",")]
+    tmp = None
+    if args.home is None:
+        tmp = tempfile.TemporaryDirectory()
+        args.home = Path(tmp.name)
+    rows = []
+    for n in sizes:
+        print(f"{n:,} events…", flush=True)
+        sid = ensure_session(args.home, n)
+        if args.headless:
+            r = asyncio.run(headless(args.home, sid, n, args.seeks))
+        else:
+            r = in_terminal(args.home, sid, n, args.seeks)
+        rows.append((n, r))
+    where = "headless (Textual test harness)" if args.headless else "real terminal (pty + pyte), 160×45"
+    print(f"\nintern-tui replay, {where}; {args.seeks} random seeks and {args.seeks} step keys per size\n")
     print(
-        f"{'replay path':<46} {'first frame s':>13} {'all loaded s':>12} {'seek p50 ms':>12} {'seek p99 ms':>12}"
+        f"{'events':>10} {'first frame s':>13} {'loaded s':>9} {'peak RSS MB':>11} {'seek p50':>9} {'seek p99':>9}"
+        f" {'settled p99':>11} {'← p50':>7} {'← p99':>7}  (ms)"
     )
-    for pane, (frame, loaded, seeks, _) in results.items():
-        label = f"intern-tui replay, {pane} pane visible"
+    for n, r in rows:
         print(
-            f"{label:<46} {frame:>13.2f} {loaded:>12.2f} {statistics.median(seeks) * 1000:>12.1f} "
-            f"{p99(seeks) * 1000:>12.1f}"
+            f"{n:>10,} {r['first']:>13.2f} {r['loaded']:>9.2f} {r['rss']:>11.0f} {pct(r['seek'], 0.5):>9.0f}"
+            f" {pct(r['seek'], 0.99):>9.0f} {pct(r['settled'], 0.99):>11.0f} {pct(r['step'], 0.5):>7.0f}"
+            f" {pct(r['step'], 0.99):>7.0f}"
         )
-    print(
-        f"{'naive: one JSON file, re-reduce on each seek':<46} {naive_first:>13.2f} {naive_first:>12.2f} "
-        f"{statistics.median(naive_seeks) * 1000:>12.1f} {p99(naive_seeks) * 1000:>12.1f}"
-    )
+    if tmp is not None:
+        tmp.cleanup()
 
 
 if __name__ == "__main__":

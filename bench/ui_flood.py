@@ -1,12 +1,18 @@
-"""UI under load: the app runs headless while a job floods 10k log lines/s for 10 s and the agent keeps
-stepping. Reports key-to-frame latency (p50/p99) and memory growth.
+"""UI under load, the way a user feels it: `intern-tui` runs in a real pseudo-terminal (read through the
+pyte terminal emulator) with a scripted agent that launches a real local job printing 10k log lines/s
+(and a trainer metrics line 4 times a second) while the agent keeps stepping. Times are from writing a
+key to the pty to its effect being on the emulated screen.
 
-    python bench/ui_flood.py [--seconds 10] [--rate 10000] [--batch 100] [--pane jobs|metrics|gpu|files]
+    python bench/ui_flood.py [--seconds 15] [--rate 10000]             # the real terminal (default)
+    python bench/ui_flood.py --headless [--batch 100] [--no-zoom] …     # in-process variant, a fast check
 
-Key-to-frame: from posting a key event to the end of the first screen refresh after its action ran; for a
-typical key (scroll the visible pane) and for the heaviest one (zoom: every pane is laid out again). Lines
-arrive in job_log events of --batch lines (the job runner batches like this); --batch 1 is the unbatched
-worst case.
+Keys measured: tab switches (`m` / `j`: metrics and jobs panes, taking turns) and opening/closing the
+help (`?` / escape), first with the agent waiting for its launch approval (quiet), then during the
+flood. Also: the app's RSS before and after. No GPU here: the GPU pane shows its "no GPU" state.
+
+The headless variant (`--headless`) runs the app in Textual's test harness and times a key event to the
+end of the next refresh, for a scroll and for a zoom (a full relayout); lines arrive in job_log events
+of --batch lines (the job runner batches like this); --batch 1 is the unbatched worst case.
 """
 
 from __future__ import annotations
@@ -31,6 +37,24 @@ from intern_tui.agent.session import Runtime, SessionOptions  # noqa: E402
 from intern_tui.tui.app import InternApp  # noqa: E402
 
 ZOOM = "--no-zoom" not in sys.argv
+
+FLOOD_SCRIPT = """
+import sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+line = "{'loss': 1.2345, 'grad_norm': 0.81, 'learning_rate': 1.9e-05, 'epoch': 0.42}  12%|#    | 120/1000 [00:42<05:01]"
+t0 = time.time(); sent = 0; step = 0
+while time.time() - t0 < seconds:
+    due = int((time.time() - t0) * rate)
+    if due > sent:
+        sys.stdout.write("".join(f"log line {sent + i} " + line[:60] + "\\n" for i in range(due - sent)))
+        sent = due
+    if int((time.time() - t0) * 4) > step:
+        step += 1
+        sys.stdout.write("{'loss': %.4f, 'learning_rate': 1e-05, 'epoch': %.2f, 'step': %d}\\n" % (2 / step, step / 100, step))
+    sys.stdout.flush()
+    time.sleep(0.005)
+print("flood done", sent)
+"""
 LINE = "{'loss': 1.2345, 'grad_norm': 0.81, 'learning_rate': 1.9e-05, 'epoch': 0.42}  12%|█▏   | 120/1000 [00:42<05:01]"
 
 
@@ -140,18 +164,99 @@ async def run(seconds: float, rate: int, batch: int, pane: str) -> dict:
     }
 
 
+def in_terminal(seconds: float, rate: int) -> dict:
+    import json
+
+    from terminal import Terminal, intern_tui
+
+    def rss(pid: int) -> float:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(x.split()[1]) / 1024 for x in f if x.startswith("VmRSS:"))
+
+    def right_pane(screen: str) -> str:
+        if "╭─ Jobs" in screen:
+            return "jobs"
+        return "metrics" if "Metrics  GPU  Files  Jobs" in screen else "?"
+
+    with tempfile.TemporaryDirectory() as tmp:
+        turns = [
+            {"thought": "Write the job.", "code": f"print(write_file('flood.py', {FLOOD_SCRIPT!r}))"},
+            {
+                "thought": "Launch it.",
+                "code": f"job = launch_job('flood.py', args=['{rate}', '{seconds}'])\nprint(job)",
+            },
+        ] + [
+            {
+                "thought": f"Step {i}: watch the run.",
+                "code": "import time\ntime.sleep(0.5)\nprint(job_status(job))",
+            }
+            for i in range(200)
+        ]
+        policy = Path(tmp) / "policy.jsonl"
+        policy.write_text("".join(json.dumps(t) + "\n" for t in turns))
+        argv = intern_tui("--home", str(Path(tmp) / "home"), "--model", f"script:{policy}", "flood the log")
+        out: dict = {"quiet": {}, "flood": {}}
+        with Terminal(argv, cols=160, rows=45) as term:
+            term.wait_for_text("WAITING FOR APPROVAL", timeout=120)
+            term.settle(0.5)
+            rss0 = rss(term.proc.pid)
+
+            def measure(phase: str, until_s: float | None, presses: int) -> None:
+                times: dict[str, list[float]] = {"tab": [], "help": []}
+                deadline = None if until_s is None else time.perf_counter() + until_s
+                i = 0
+                while (deadline is None and i < presses) or (
+                    deadline is not None and time.perf_counter() < deadline
+                ):
+                    key, want = ("m", "metrics") if right_pane(term.text()) == "jobs" else ("j", "jobs")
+                    times["tab"].append(term.key_to_screen(key, lambda s, want=want: right_pane(s) == want))
+                    term.pump(0.05)
+                    if i % 3 == 2:
+                        times["help"].append(term.key_to_screen("?", lambda s: "Keys (remap" in s))
+                        times["help"].append(term.key_to_screen("escape", lambda s: "Keys (remap" not in s))
+                        term.pump(0.05)
+                    i += 1
+                out[phase] = times
+
+            measure("quiet", None, 20)
+            term.press("a")  # approve the launch: the flood starts
+            term.press("j")
+            term.wait_for(lambda s: "log line" in s, timeout=60)
+            measure("flood", seconds * 0.8, 0)
+            out["rss"] = (rss0, rss(term.proc.pid))
+            out["lines_seen"] = term.text().count("log line")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--rate", type=int, default=10_000)
+    ap.add_argument("--headless", action="store_true", help="the in-process variant (Textual test harness)")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--pane", choices=["jobs", "metrics", "gpu", "files"], default="jobs")
-    ap.add_argument("--no-zoom", action="store_true", help="only the light key (no relayouts in between)")
+    ap.add_argument("--no-zoom", action="store_true", help="headless: only the light key (no relayouts)")
     args = ap.parse_args()
+    if not args.headless:
+        r = in_terminal(args.seconds, args.rate)
+        print(
+            f"intern-tui in a real terminal (pty + pyte, 160×45); a local job printing {args.rate:,} lines/s for "
+            f"{args.seconds:g} s plus 4 metric lines/s, the agent stepping every 0.5 s\n"
+        )
+        print(f"{'phase':<8} {'key':<22} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for phase in ("quiet", "flood"):
+            for key, label in (("tab", "tab switch (m / j)"), ("help", "help open / close")):
+                values = r[phase][key]
+                print(
+                    f"{phase:<8} {label:<22} {len(values):>4} {pct(values, 0.5):>8.0f} {pct(values, 0.99):>8.0f} "
+                    f"{max(values) * 1000 if values else float('nan'):>8.0f}"
+                )
+        print(f"\nRSS {r['rss'][0]:.0f} MB before the flood, {r['rss'][1]:.0f} MB during it")
+        return
     r = asyncio.run(run(args.seconds, args.rate, args.batch, args.pane))
     print(
         f"{r['sent']:,} log lines in {args.seconds:g} s ({args.rate:,}/s, {args.batch} per event), "
-        f"{args.pane} pane visible, while the agent ran {r['steps']} steps\n"
+        f"{args.pane} pane visible, while the agent ran {r['steps']} steps (headless harness)\n"
     )
     print(f"{'measure':<40} {'value':>10}")
     print(f"{'key-to-frame p50 (ms), scroll':<40} {r['p50']:>10.1f}")

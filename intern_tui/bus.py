@@ -115,6 +115,9 @@ class Emitter:
 
     def emit(self, kind: str, payload: dict[str, Any] | None = None, *, step: int | None = None) -> Event:
         payload = payload or {}
+        # Everything that costs (encoding, redaction, building the event) happens before the lock: several
+        # producers share this emitter, and a Python thread holding a lock while it is descheduled makes
+        # the others queue behind it (a lock convoy). Under the lock: a seq, a timestamp, a few appends.
         raw = dumps(payload)
         if json_needs_cleaning(raw):  # terminal control sequences never travel further (sanitize.py)
             payload = clean_value(payload)
@@ -125,16 +128,11 @@ class Emitter:
                 payload = json.loads(clean)
             except ValueError:  # never store what could not be redacted safely
                 payload, clean = {"redaction_failed": True}, '{"redaction_failed":true}'
+        event = Event(self.session_id, 0, 0.0, str(kind), self.step if step is None else step, payload, clean)
         with self._lock:
-            event = Event(
-                self.session_id,
-                self._next_seq,
-                self.clock(),
-                str(kind),
-                self.step if step is None else step,
-                payload,
-                clean,
-            )
+            event.seq = self._next_seq
             self._next_seq += 1
-            self.bus.publish(event)
+            event.ts = self.clock()
+            for sub in self.bus._subs:
+                sub.put(event)
         return event

@@ -152,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p = command(ssub, "import", "load a session exported with --format events")
     p.add_argument("file", metavar="FILE", help="an events JSONL file, or - for stdin")
+    p.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        default="1G",
+        help="refuse input larger than this (default 1G; e.g. 500M, 4G): it is checked before anything is kept",
+    )
     p = command(ssub, "delete", "delete a session (events, rows and workspace)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

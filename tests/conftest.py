@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from helpers import write_config
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -43,7 +44,9 @@ def home(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "home"
     monkeypatch.setenv("INTERN_TUI_HOME", str(path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    write_config(path, "")
     return path
+
 
 
 @pytest.fixture

@@ -125,3 +125,15 @@ def stream_text(screen) -> str:
     from intern_tui.tui.widgets.stream import AgentStream
 
     return "\n".join(strip.text for strip in screen.query_one(AgentStream).lines)
+
+
+# One model reply is one step in the tests: the persistence guard (which sends an early final answer back
+# once in LLM sessions) is off unless a test turns it on; tests/test_persistence.py covers it.
+TEST_CONFIG = "[research]\npersistence_nudges = 0\n"
+
+
+def write_config(home: Path, text: str) -> None:
+    """Write the test's config.toml (`text` first, then the test defaults)."""
+    path = home.parent / "config" / "intern-tui" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{text}\n{TEST_CONFIG}" if "[research]" not in text else text)

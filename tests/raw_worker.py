@@ -17,21 +17,32 @@ import sys
 from intern_tui.sandbox import worker as real
 
 
+class _Final(Exception):
+    pass
+
+
+def _final_answer(answer):
+    raise _Final(answer)
+
+
 class RawExecutor:
     def __init__(self, worker: real.Worker, tools: list[str]):
-        self.state = {"__name__": "__main__", "worker": worker}
+        self.state = {"__name__": "__main__", "worker": worker, "final_answer": _final_answer}
         for name in tools:
             self.state[name] = worker._stub(name)
 
     def __call__(self, code: str):
         out = io.StringIO()
         self.state["_print_outputs"] = ""
+        output, final = None, False
         with contextlib.redirect_stdout(out):
             try:
                 exec(compile(code, "<agent>", "exec"), self.state)
+            except _Final as answer:
+                output, final = answer.args[0], True
             finally:
                 self.state["_print_outputs"] = out.getvalue()
-        return type("Out", (), {"output": None, "logs": out.getvalue(), "is_final_answer": False})()
+        return type("Out", (), {"output": output, "logs": out.getvalue(), "is_final_answer": final})()
 
 
 class RawWorker(real.Worker):

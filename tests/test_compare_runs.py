@@ -40,8 +40,8 @@ async def test_overlay_another_sessions_job_then_show_only_it(home):
         async with app.run_test(size=(160, 40)) as pilot:
             for _ in range(500):
                 await pilot.pause(0.02)
-                if isinstance(app.screen, ReplayScreen):
-                    break
+                if isinstance(app.screen, ReplayScreen) and app.screen.loading_total is None:
+                    break  # the whole session is loaded
             await pilot.press("m")
             await pilot.pause(0.2)
             view = app.screen.query_one(MetricsView)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import write_policy
+from helpers import write_policy, write_config
 from llm_helpers import events, final_reply, start_real, step_reply
 from llm_server import LLMServer
 
@@ -28,11 +28,6 @@ def servers():
     with LLMServer() as a, LLMServer() as b:
         yield a, b
 
-
-def write_config(home, text: str) -> None:
-    config = home.parent / "config" / "intern-tui" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(text)
 
 
 def test_resume_talks_to_the_sessions_own_endpoint_with_its_settings(home, runtime, servers, capsys):

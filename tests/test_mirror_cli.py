@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import running_store
+from helpers import running_store, write_config
 from mirror_fakes import FakeHub, emit_session, http_error
 
 from intern_tui.bus import Emitter
@@ -42,11 +42,6 @@ def store_with_sessions(home):
         writer.flush()
     return open_store(home)
 
-
-def write_config(home, text: str) -> None:
-    path = home.parent / "config" / "intern-tui" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def test_push_all_prints_progress_and_status_reports_synced(store_with_sessions, tmp_path, capsys):

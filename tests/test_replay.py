@@ -13,6 +13,7 @@ from intern_tui.store import open_store
 from intern_tui.store.queries import get_session, iter_events
 from intern_tui.store.transfer import export_script, import_events
 from intern_tui.tui.app import InternApp
+from intern_tui.tui.screens import replay as replay_screen_module
 from intern_tui.tui.screens.replay import ReplayScreen, load_session_model
 from intern_tui.tui.widgets.files import FilesPane, unified_diff
 
@@ -56,7 +57,7 @@ async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp)
         live_text = stream_text(app.live_dashboard)
         sid = app.supervisor.emitter.session_id
         app.open_replay(sid)
-        await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.ready)
         await pilot.pause(0.2)
         replay_screen = app.screen
         assert digest(replay_screen.model) == live
@@ -64,7 +65,7 @@ async def test_replay_reaches_the_same_state_as_the_live_run(home, tmp_path, cp)
     rt.close()
 
 
-async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
+async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp, monkeypatch):
     rt = Runtime.open(home)
     sup = start_session(
         rt, SessionOptions(task="seek", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="all")
@@ -74,7 +75,7 @@ async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
     sid = sup.emitter.session_id
     app = InternApp(rt, replay_id=sid)
     async with app.run_test(size=(140, 40)) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.ready)
         screen = app.screen
         model = screen.model
         screen.go_to_step(4)  # the start of step 4: file at v2, approval not yet requested
@@ -103,6 +104,9 @@ async def test_seek_shows_the_state_at_that_step(home, tmp_path, cp):
         assert screen.at == model.last_seq and model.status.at(screen.at) == "done"
         await pilot.press("home")
         assert screen.at == 1
+        # so slow that each 0.1 s tick moves one event: the short session can't end before the second space
+        monkeypatch.setattr(replay_screen_module, "SPEEDS", (0.001,))
+        screen.speed_index = 0
         await pilot.press("space")  # play
         await until(pilot, lambda: screen.at > 1)
         await pilot.press("space")
@@ -174,11 +178,11 @@ def test_import_the_recorded_demo_and_replay_it(home, capsys):
     assert main(["sessions", "import", str(RECORDED)]) == 0
     sid = json.loads(RECORDED.read_text().splitlines()[0])["session_id"]
     store = open_store(home)
-    model = load_session_model(store.connect(), sid)
+    model = load_session_model(store, sid)
     assert model.status.current == "done" and model.step.current == 13
+    _, losses = model.metric_timeline.book.series("loss")[next(iter(model.jobs))]
     base, trained = model.evals_at()  # the Evals pane's table replays too
     assert base["base"] and trained["score"] > base["score"]
-    losses = [v["loss"] for _, job, _, v in model.metrics if "loss" in v and job == next(iter(model.jobs))]
     assert losses[-1] < losses[0]
     assert main(["sessions", "import", str(RECORDED)]) == 2  # already there: refused, nothing changed
     assert "already exists" in capsys.readouterr().err
@@ -221,3 +225,45 @@ def test_import_refuses_ids_that_could_name_other_folders(home, tmp_path, bad_id
     with pytest.raises(Exception, match="invalid session id"):
         import_events(store, lines, source="evil.jsonl")
     assert victim.exists() and not store.connect().execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_import_refuses_a_file_over_the_size_limit_before_reading_it(home, capsys):
+    assert main(["sessions", "import", "--max-size", "10K", str(RECORDED)]) == 2
+    err = capsys.readouterr().err
+    assert "larger than the import limit (10 KB)" in err and "--max-size" in err
+    assert not open_store(home).connect().execute("SELECT count(*) FROM events").fetchone()[0]
+
+
+def test_import_streams_in_batches_and_stays_all_or_nothing(home, monkeypatch):
+    import intern_tui.store.transfer as transfer
+
+    monkeypatch.setattr(transfer, "IMPORT_BATCH", 50)
+    batches, read = [], [0]
+    real_insert = transfer.insert_events
+    monkeypatch.setattr(
+        transfer,
+        "insert_events",
+        lambda conn, events: (batches.append((len(events), read[0])), real_insert(conn, events)),
+    )
+    lines = RECORDED.read_text().splitlines()
+
+    def reading(source):
+        for line in source:
+            read[0] += 1
+            yield line
+
+    store = open_store(home)
+    sid, count = import_events(store, reading(lines), source="demo.jsonl")
+    assert count == len(lines) == sum(n for n, _ in batches)
+    assert max(n for n, _ in batches) <= 50
+    assert batches[0][1] < len(lines)  # the first batch was stored while the file was still being read
+    # a broken line near the end rolls back every batch already inserted
+    store2 = open_store(home / "other")
+    broken = lines[:-3] + ['{"session_id": "x", "seq": "not a number"}'] + lines[-2:]
+    with pytest.raises(Exception, match=f"demo.jsonl:{len(lines) - 2}: not an intern-tui event"):
+        import_events(store2, broken, source="demo.jsonl")
+    assert not store2.connect().execute("SELECT count(*) FROM events").fetchone()[0]
+    # so does input that outgrows the limit while streaming (stdin has no size to check first)
+    with pytest.raises(Exception, match="larger than the import limit"):
+        import_events(store2, lines, source="stdin", max_bytes=len("".join(lines)) // 2)
+    assert not store2.connect().execute("SELECT count(*) FROM sessions").fetchone()[0]

@@ -370,15 +370,16 @@ def _raw_worker_processes() -> list[int]:
 
 
 @needs_bwrap
-def test_closing_the_session_leaves_none_of_the_code_s_processes_behind(home, tmp_path):
+def test_closing_the_session_leaves_none_of_the_code_s_processes_behind(home, tmp_path, cps):
     fork = "import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n        time.sleep(120)\n        os._exit(0)"
-    rt, sup, ws = _session(
-        home, tmp_path, [("Fork.", fork), ("Done.", "print('bye')")], Limits(), "bubblewrap"
-    )
+    turns = [("Fork.", fork), ("Hold.", "print(checkpoint('forked'))"), ("Done.", "print('bye')")]
+    rt, sup, ws = _session(home, tmp_path, turns, Limits(), "bubblewrap")
     _use_raw_worker(sup, ws)
     try:
         sup.start()
+        cps.wait_reached("forked")  # the session holds here until the test has seen the processes
         wait_for(lambda: len(_raw_worker_processes()) >= 4)  # the worker and its three children
+        cps.release("forked")
         assert sup.wait(60) and sup.status == "done", sup.error
     finally:
         rt.close()

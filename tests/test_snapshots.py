@@ -30,6 +30,13 @@ def settle(*keys):
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
+        for _ in range(
+            50
+        ):  # plots are drawn in worker threads: until none is running (a resize may start one)
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+            if not any(w.is_running for w in pilot.app.workers):
+                break
         pilot.app.clear_notifications()
         await pilot.pause(0.1)
 

@@ -18,7 +18,7 @@ from ..store.queries import iter_events, list_sessions, resolve_session_id, sess
 
 def run(args: argparse.Namespace, store: Store) -> int:
     if args.action == "import":
-        return _import(store, args.file)
+        return _import(store, args.file, getattr(args, "max_size", "1G"))
     conn = store.connect()
     try:
         if args.action == "list":
@@ -153,16 +153,23 @@ def _write_export(conn, session_id: str, fmt: str, out: TextIO) -> None:
         raise BadInput(f"unknown export format {fmt!r}")
 
 
-def _import(store: Store, source: str) -> int:
-    from ..store.transfer import import_events
+def _import(store: Store, source: str, max_size: str = "1G") -> int:
+    from ..store.transfer import format_size, import_events, parse_size
 
+    limit = parse_size(max_size)
     if source == "-":
-        session_id, count = import_events(store, sys.stdin, source="stdin")
+        session_id, count = import_events(store, sys.stdin, source="stdin", max_bytes=limit)
     else:
         path = Path(source).expanduser()
         try:
+            size = path.stat().st_size if path.is_file() else 0
+            if size > limit:  # say so before reading a byte
+                raise BadInput(
+                    f"{path} is {format_size(size)}, larger than the import limit ({format_size(limit)})",
+                    hint=f"raise it with: intern-tui sessions import --max-size {-(-size // (1 << 30))}G {source}",
+                )
             with path.open(encoding="utf-8") as fh:
-                session_id, count = import_events(store, fh, source=str(path))
+                session_id, count = import_events(store, fh, source=str(path), max_bytes=limit)
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror or exc}") from exc
         except UnicodeDecodeError as exc:

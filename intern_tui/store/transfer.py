@@ -21,54 +21,109 @@ from .queries import iter_events
 SESSION_TABLES = ("events", "approvals", "files", "jobs", "metrics", "mirror_queue", "mirror_state")
 
 
-def import_events(store: Store, lines: Iterable[str], *, source: str = "input") -> tuple[str, int]:
-    """Load one session exported with `sessions export --format events`. Redacted again on the way in.
-    Returns (session id, events imported). The whole import is one transaction: all or nothing."""
-    redactor = default_redactor()
-    events: list[Event] = []
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(redactor.sub(line))
-            event = Event(
-                raw["session_id"],
-                int(raw["seq"]),
-                float(raw["ts"]),
-                raw["kind"],
-                raw.get("step"),
-                clean_value(raw.get("payload") or {}),  # no terminal control sequences from a file
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadInput(
-                f"{source}:{number}: not an intern-tui event ({exc})",
-                hint="export with: intern-tui sessions export ID --format events",
-            ) from exc
-        if event.kind not in KINDS:
-            raise BadInput(f"{source}:{number}: unknown event kind {event.kind!r}")
-        event.payload_json = dumps(event.payload)
-        events.append(event)
-    if not events:
-        raise BadInput(f"{source} holds no events")
-    ids = {e.session_id for e in events}
-    if len(ids) != 1:
-        raise BadInput(f"{source} mixes {len(ids)} sessions; import one session per file")
-    seqs = [e.seq for e in events]
-    if seqs != list(range(1, len(seqs) + 1)):
-        raise BadInput(f"{source}: events must be the complete log (seq 1, 2, 3… without gaps)")
-    session_id = check_session_id(events[0].session_id)
-    conn = store.connect()
+DEFAULT_IMPORT_LIMIT = 1 << 30  # 1 GiB of event log; `sessions import --max-size` raises it
+IMPORT_BATCH = 5_000  # events inserted per executemany (memory stays flat whatever the file's size)
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1.5g', '800000' (bytes) -> bytes; BadInput for anything else."""
+    value = text.strip().upper().removesuffix("B").removesuffix("I")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(value[-1:], 1)
+    number = value[:-1] if scale > 1 else value
     try:
-        with write_transaction(conn):  # the existence check inside: two imports can't both pass it
-            if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
-                raise BadInput(
-                    f"session {session_id} already exists in this store",
-                    hint="delete it first or import into another --home",
-                )
-            insert_events(conn, events)
+        size = int(float(number) * scale)
+    except ValueError:
+        raise BadInput(f"not a size: {text!r}", hint="use e.g. 500M or 2G") from None
+    if size <= 0:
+        raise BadInput(f"not a size: {text!r}", hint="use e.g. 500M or 2G")
+    return size
+
+
+def format_size(size: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}B"
+    return f"{size} B"
+
+
+def import_events(
+    store: Store, lines: Iterable[str], *, source: str = "input", max_bytes: int = DEFAULT_IMPORT_LIMIT
+) -> tuple[str, int]:
+    """Load one session exported with `sessions export --format events`. Redacted again on the way in.
+    Returns (session id, events imported).
+
+    Streams: lines are checked and inserted IMPORT_BATCH at a time, so memory does not grow with the
+    file. The whole import is still one transaction: a bad line, a gap in seq or input over `max_bytes`
+    anywhere rolls everything back."""
+    redactor = default_redactor()
+    conn = store.connect()
+    session_id: str | None = None
+    count = read = 0
+    batch: list[Event] = []
+    try:
+        with write_transaction(conn):
+            for number, line in enumerate(lines, 1):
+                read += len(line)
+                if read > max_bytes:
+                    raise BadInput(
+                        f"{source} is larger than the import limit ({format_size(max_bytes)})",
+                        hint="raise it with: intern-tui sessions import --max-size 4G FILE",
+                    )
+                if not line.strip():
+                    continue
+                event = _parse_line(redactor, line, source, number)
+                if session_id is None:
+                    session_id = check_session_id(event.session_id)
+                    # inside the transaction: two imports of the same session can't both pass this
+                    if conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone():
+                        raise BadInput(
+                            f"session {session_id} already exists in this store",
+                            hint="delete it first or import into another --home",
+                        )
+                elif event.session_id != session_id:
+                    raise BadInput(
+                        f"{source}:{number}: a second session ({event.session_id!r} after {session_id!r});"
+                        " import one session per file"
+                    )
+                if event.seq != count + 1:
+                    raise BadInput(
+                        f"{source}:{number}: seq {event.seq} where {count + 1} was expected: events must be"
+                        " the complete log (seq 1, 2, 3… without gaps)"
+                    )
+                count += 1
+                batch.append(event)
+                if len(batch) >= IMPORT_BATCH:
+                    insert_events(conn, batch)
+                    batch = []
+            if session_id is None:
+                raise BadInput(f"{source} holds no events")
+            if batch:
+                insert_events(conn, batch)
     finally:
         conn.close()
-    return session_id, len(events)
+    return session_id, count
+
+
+def _parse_line(redactor, line: str, source: str, number: int) -> Event:
+    try:
+        raw = json.loads(redactor.sub(line))
+        event = Event(
+            raw["session_id"],
+            int(raw["seq"]),
+            float(raw["ts"]),
+            raw["kind"],
+            raw.get("step"),
+            clean_value(raw.get("payload") or {}),  # no terminal control sequences from a file
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadInput(
+            f"{source}:{number}: not an intern-tui event ({exc})",
+            hint="export with: intern-tui sessions export ID --format events",
+        ) from exc
+    if event.kind not in KINDS:
+        raise BadInput(f"{source}:{number}: unknown event kind {event.kind!r}")
+    event.payload_json = dumps(event.payload)
+    return event
 
 
 def delete_session(store: Store, session_id: str, *, workspace: bool = True) -> None:

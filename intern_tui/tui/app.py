@@ -8,6 +8,7 @@ the only object that can steer the agent. Widgets never see the agent.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -81,6 +82,10 @@ class InternApp(NavigationMixin, App):
         continue_overrides: dict | None = None,
     ):
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # A dashboard watched over ssh: sliding tab underlines and smooth scrolls cost frames that
+            # a key press then waits behind. TEXTUAL_ANIMATIONS=full brings them back.
+            self.animation_level = "none"
         self.runtime = runtime
         self.options = options
         self.resume_id = resume_id
@@ -103,6 +108,7 @@ class InternApp(NavigationMixin, App):
         self._user_keymap = dict(keymap or {})
         self._theme_name = theme
         self.exit_message: str | None = None
+        self._preloading = False  # a resumed session's history is being folded in a worker
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -216,21 +222,36 @@ class InternApp(NavigationMixin, App):
             )
             return
         if self.resume_id is not None or self.fork is not None:  # show the history the agent remembers
-            self.call_from_thread(self._preload, sup.emitter.session_id, sup.emitter.last_seq)
+            self._preloading = True  # the pump leaves new events queued until the history is in
+            model = None
+            try:
+                model = self._history_model(sup.emitter.session_id, sup.emitter.last_seq)
+            except Exception:  # the run can go on without its history on screen
+                log.exception("loading the session's history failed")
+            self.call_from_thread(self._install_history, model)
         self.call_from_thread(self._attach, sup)
         sup.start()
 
-    def _preload(self, session_id: str, upto_seq: int) -> None:
+    def _history_model(self, session_id: str, upto_seq: int) -> SessionModel:
+        """In the worker: fold a resumed or forked session's stored history (it grows with the log, so
+        never on the UI thread)."""
         from ..store.queries import iter_events
 
-        # A fresh model from the stored history: the pump may already have applied the first live events
-        # of this run to the old one; from here on, events at or below `upto_seq` are skipped as known.
+        self.runtime.writer.flush()  # events the session emitted while being set up are in the store
         model = SessionModel(live=True)
         conn = self.runtime.store.connect()
         try:
             model.apply_all(iter_events(conn, session_id, upto_seq=upto_seq))
         finally:
             conn.close()
+        return model
+
+    def _install_history(self, model: SessionModel | None) -> None:
+        """On the UI thread: swap the folded history in; events queued meanwhile follow at the next pump
+        (those at or below its last seq are skipped as known)."""
+        self._preloading = False
+        if model is None:
+            return
         self.model = model
         dashboard = self.live_dashboard
         if dashboard is not None:
@@ -257,6 +278,8 @@ class InternApp(NavigationMixin, App):
     # -- the event pump ---------------------------------------------------------------------------------
 
     def pump(self) -> None:
+        if self._preloading:
+            return
         events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
         changed = self.model.apply_all(events) if events else set()
         dashboard = self.live_dashboard

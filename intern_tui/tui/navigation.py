@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 from textual import work
 
 from .screens.dashboard import DashboardScreen
@@ -52,36 +50,17 @@ class NavigationMixin:
 
     @work(thread=True, group="replay")
     def _load_replay(self, session_id: str) -> None:
-        from .screens.replay import event_batches
+        from .screens.replay import ReplayLoaded, ReplayLoading, load_in_background
 
-        conn = self.runtime.store.connect()
-        try:
-            total = conn.execute(
-                "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
-            ).fetchone()[0]
-            if not total:
-                self.call_from_thread(self.notify, "that session has no events", severity="warning")
-                return
-            screen = None
-            for batch in event_batches(conn, session_id):
-                if screen is None:
-                    screen = self.call_from_thread(self._show_replay, batch, total)
-                else:
-                    self.call_from_thread(screen.loaded, batch)
-        finally:
-            conn.close()
-        # A long session is ~10⁵ long-lived objects: move them out of the collector's sight, or every
-        # full collection (hundreds of ms) lands in the middle of a seek.
-        gc.freeze()
-        self.call_from_thread(screen.finished_loading)
+        load_in_background(
+            self, self.runtime.store, session_id, self._show_replay, ReplayLoading, ReplayLoaded
+        )
 
-    def _show_replay(self, first_events: list, total: int):
+    def _show_replay(self, model: SessionModel, total: int):
         from .screens.replay import ReplayScreen
 
-        model = SessionModel(live=False)
-        model.apply_all(first_events)
         screen = ReplayScreen(model, self.glyphs)
-        screen.loading = total if total > len(first_events) else None
+        screen.loading_total = total if total > model.last_seq else None
         self.push_screen(screen)
         return screen
 

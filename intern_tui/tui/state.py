@@ -3,8 +3,9 @@
 The live dashboard and replay run this same `SessionModel.apply` over the same events, so a replayed
 session cannot drift from what the user saw. Every fact is tagged with the `seq` of the event that made
 it true, so "the state at event N" is a binary search, not a re-run: that is what makes seeking in a
-100k-event replay instant. Live sessions bound what they keep (stream items, log lines); replay keeps
-everything.
+long replay instant. Live sessions bound what they keep (stream items, log lines). Replay keeps
+everything, compactly: the bulk kinds (job log chunks, GPU samples) are kept as seqs and their payloads
+read back from the store when a pane shows them (`history.py`), metrics live in the plots' own series.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import threading
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..agent.models import describe_retry, display_model
 from ..events import Event, Kind
+from .history import HeldPayloads, MetricsTimeline
 
 ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
 
@@ -97,8 +101,7 @@ class JobItem:
     exit_code: int | None = None
     error: str | None = None
     log: deque = field(default_factory=deque)  # live: (seq, line), bounded
-    chunks: list = field(default_factory=list)  # replay: (seq, job_log event), parsed when shown
-    chunk_seqs: list[int] = field(default_factory=list)
+    chunk_seqs: array = field(default_factory=lambda: array("q"))  # replay: seqs of its job_log events
     log_total: int = 0  # lines ever received (the deque may have dropped the oldest)
     progress: str | None = None  # the live progress bar line, if the job draws one
     latest: dict[str, float] = field(default_factory=dict)
@@ -138,9 +141,20 @@ class _History:
 
 class SessionModel:
     def __init__(
-        self, *, live: bool = True, max_stream: int = 10_000, max_log_lines: int = 2_000, max_gpu: int = 900
+        self,
+        *,
+        live: bool = True,
+        max_stream: int = 10_000,
+        max_log_lines: int = 2_000,
+        max_gpu: int = 900,
+        payloads=None,
     ):
         self.live = live
+        # Replay folds events in a loader thread while the UI reads: both hold this while they touch it.
+        self.lock = threading.RLock()
+        # Replay: where the payloads of job_log and gpu_sample events are read back from (a StoredPayloads
+        # over the store; by default they are held in memory).
+        self.payloads = payloads if payloads is not None or live else HeldPayloads()
         self.session_id: str | None = None
         self.task = ""
         self.model = ""
@@ -168,16 +182,19 @@ class SessionModel:
         self.approvals: dict[str, ApprovalItem] = {}
         self.files: dict[str, list[FileVersion]] = {}
         self.jobs: dict[str, JobItem] = {}
-        self.metrics: list[tuple[int, str, int, dict[str, float]]] = []  # (seq, job_id, step, values)
+        # Live: (seq, job_id, step, values) records. Replay: every point in the plots' series, with its seq.
+        self.metrics: list[tuple[int, str, int, dict[str, float]]] = []
         self._metric_seqs: list[int] = []
+        self.metric_timeline = None if live else MetricsTimeline()
         self.alerts: list[tuple[int, dict[str, Any]]] = []
-        self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu if live else None)
-        self._gpu_seqs: deque[int] = deque(maxlen=max_gpu if live else None)
+        # Live: the last max_gpu (seq, snapshot). Replay: the seq of every sample (payloads read on demand).
+        self.gpu: deque[tuple[int, dict[str, Any]]] = deque(maxlen=max_gpu)
+        self._gpu_seqs: deque[int] | array = deque(maxlen=max_gpu) if live else array("q")
         self.plan = _History([])
         self.evals: list[tuple[int, dict[str, Any]]] = []  # (seq, eval_result payload)
         self.tracking: dict[str, dict[str, Any]] = {}  # job id -> where its Trackio dashboard is
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
-        self.event_times: list[float] = []  # replay only: ts of each event, index seq - 1 (for playback)
+        self.event_times = array("d")  # replay only: ts of each event, index seq - 1 (for playback)
 
     # -- the reducer ----------------------------------------------------------------------------------
 
@@ -194,13 +211,16 @@ class SessionModel:
             if e.step not in self.step_seqs:
                 self.step_seqs[e.step] = e.seq
         handler = _HANDLERS.get(e.kind)
-        changed = handler(self, e) if handler else set()
-        return changed | {"header"} if e.kind not in _QUIET_KINDS else changed
+        changed = handler(self, e) if handler else _NOTHING
+        return changed if e.kind in _QUIET_KINDS else changed | _HEADER
 
     def apply_all(self, events) -> set[str]:
         changed: set[str] = set()
-        for e in events:
-            changed |= self.apply(e)
+        with self.lock:
+            for e in events:
+                area = self.apply(e)
+                if not area <= changed:
+                    changed |= area
         return changed
 
     def _add(self, e: Event, kind: str, text: str, **meta: Any) -> set[str]:
@@ -255,18 +275,21 @@ class SessionModel:
         if self.live:
             lines = job.log if at is None else [x for x in job.log if x[0] <= at]
             return [line for _, line in list(lines)[-tail:]]
-        end = len(job.chunks) if at is None else bisect.bisect_right(job.chunk_seqs, at)
+        seqs = job.chunk_seqs
+        end = len(seqs) if at is None else bisect.bisect_right(seqs, at)
         out: list[str] = []
-        for i in range(end - 1, -1, -1):  # newest chunks first, until enough lines
-            event = job.chunks[i][1]
-            if event.payload is None:
-                event.payload = json.loads(event.payload_json)
-            out[:0] = _lines(event.payload)
-            if len(out) >= tail:
-                break
+        start = end
+        while start > 0 and len(out) < tail:  # newest chunks first, a few at a time, until enough lines
+            lo = max(0, start - 32)
+            wanted = seqs[lo:start]
+            got = self.payloads.get_many(wanted)
+            lines = [line for seq in wanted for line in _lines(got.get(seq) or {})]
+            out[:0] = lines
+            start = lo
         return out[-tail:]
 
     def metrics_at(self, at: int | None = None) -> list[tuple[int, str, int, dict[str, float]]]:
+        """Live only: the metric records (replay draws from `metric_timeline.as_of(at)`)."""
         if at is None:
             return self.metrics
         return self.metrics[: bisect.bisect_right(self._metric_seqs, at)]
@@ -282,6 +305,13 @@ class SessionModel:
         self, at: int | None = None, history: int = 600
     ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The latest GPU snapshot as of `at`, and up to `history` before it (for sparklines)."""
+        if not self.live:
+            seqs = self._gpu_seqs
+            end = len(seqs) if at is None else bisect.bisect_right(seqs, at)
+            wanted = seqs[max(0, end - history) : end]
+            got = self.payloads.get_many(wanted)
+            chosen = [got[s] for s in wanted if s in got]
+            return (chosen[-1] if chosen else None), chosen
         samples = self.gpu
         end = len(samples) if at is None else bisect.bisect_right(self._gpu_seqs, at)
         chosen = [samples[i][1] for i in range(max(0, end - history), end)]
@@ -547,26 +577,27 @@ _JOB_ID = re.compile(r'"job_id":"([^"]+)"')
 
 
 def _job_log(m: SessionModel, e: Event) -> set[str]:
-    if e.payload is None:  # replay loads log events lazily: kept as JSON until a log pane shows them
-        found = _JOB_ID.search(e.payload_json)
-        job = m.jobs.get(found.group(1)) if found else None
+    if not m.live:  # replay: remember where the chunk is; its lines are read when a log pane shows them
+        if e.payload is not None:
+            job_id = e.payload.get("job_id")
+        else:
+            found = _JOB_ID.search(e.payload_json)
+            job_id = found.group(1) if found else None
+        job = m.jobs.get(job_id)
         if job is not None:
-            job.chunks.append((e.seq, e))
             job.chunk_seqs.append(e.seq)
-        return {"logs"}
+            if isinstance(m.payloads, HeldPayloads):
+                m.payloads.hold(e.seq, e.payload, e.payload_json)
+        return _LOGS
     job = m.jobs.get(e.payload.get("job_id"))
     if job is None:
-        return set()
+        return _NOTHING
     if e.payload.get("progress") is not None:  # a progress bar still being redrawn (tqdm)
         job.progress = e.payload["progress"]
     lines = _lines(e.payload)
-    if m.live:
-        job.log.extend((e.seq, line) for line in lines)
-    else:
-        job.chunks.append((e.seq, e))
-        job.chunk_seqs.append(e.seq)
+    job.log.extend((e.seq, line) for line in lines)
     job.log_total += len(lines)
-    return {"logs"}
+    return _LOGS
 
 
 def _lines(payload: dict[str, Any]) -> list[str]:
@@ -577,13 +608,16 @@ def _lines(payload: dict[str, Any]) -> list[str]:
 def _job_metric(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     values = {k: v for k, v in (p.get("values") or {}).items() if isinstance(v, int | float)}
-    m.metrics.append((e.seq, p.get("job_id", "?"), int(p.get("step") or 0), values))
-    m._metric_seqs.append(e.seq)
+    if m.live:
+        m.metrics.append((e.seq, p.get("job_id", "?"), int(p.get("step") or 0), values))
+        m._metric_seqs.append(e.seq)
+    else:
+        m.metric_timeline.add(e.seq, p.get("job_id", "?"), int(p.get("step") or 0), values)
     job = m.jobs.get(p.get("job_id"))
     if job is not None:
         job.latest.update(values)
         job.metric_steps += 1
-    return {"metrics", "jobs"}
+    return _METRICS_JOBS
 
 
 def _job_finished(m: SessionModel, e: Event) -> set[str]:
@@ -607,9 +641,12 @@ def _job_finished(m: SessionModel, e: Event) -> set[str]:
 
 
 def _gpu_sample(m: SessionModel, e: Event) -> set[str]:
-    m.gpu.append((e.seq, e.payload))
     m._gpu_seqs.append(e.seq)
-    return {"gpu"}
+    if m.live:
+        m.gpu.append((e.seq, e.payload))
+    elif isinstance(m.payloads, HeldPayloads):
+        m.payloads.hold(e.seq, e.payload, e.payload_json)
+    return _GPU
 
 
 def _alert(m: SessionModel, e: Event) -> set[str]:
@@ -617,6 +654,8 @@ def _alert(m: SessionModel, e: Event) -> set[str]:
     if p.get("delivered"):
         return set()
     m.alerts.append((e.seq, p))
+    if m.metric_timeline is not None:
+        m.metric_timeline.add_alert(e.seq, p)
     return m._add(
         e,
         "alert",
@@ -696,6 +735,14 @@ def _session_ended(m: SessionModel, e: Event) -> set[str]:
     detail = p.get("error") or (p.get("reason") if p.get("status") == "max_steps" else None)
     return m._add(e, "control", f"session {p.get('status', 'done')}" + (f": {detail}" if detail else ""))
 
+
+# Shared, never mutated: the reducer returns these instead of building a new set per event.
+_NOTHING: frozenset[str] = frozenset()
+_HEADER = frozenset({"header"})
+_LOGS = frozenset({"logs"})
+_GPU = frozenset({"gpu"})
+_METRICS_JOBS = frozenset({"metrics", "jobs"})
+_QUIET_KINDS = frozenset({"job_log", "gpu_sample", "job_metric"})  # don't touch the header
 
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,

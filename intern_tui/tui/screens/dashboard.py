@@ -11,13 +11,14 @@ import time
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import TabbedContent, TabPane
 
 from ..glyphs import Glyphs
 from ..state import SessionModel
 from ..widgets.approvals import ApprovalQueue
 from ..widgets.evals import EvalsPane
 from ..widgets.files import FilesPane
+from ..widgets.footer import KeyFooter
 from ..widgets.header import StatusHeader
 from ..widgets.jobs import JobSelected, JobsPane
 from ..widgets.stream import LIVE_WINDOW, REPLAY_WINDOW, AgentStream, LiveReply
@@ -80,7 +81,7 @@ class DashboardScreen(Screen):
                         yield JobsPane(id="jobs")
                     with TabPane("Evals", id="tab-evals"):
                         yield EvalsPane(id="evals")
-        yield Footer()
+        yield KeyFooter()
 
     def compose_top(self) -> ComposeResult:
         """Extra rows under the header (replay adds its timeline here)."""
@@ -155,6 +156,10 @@ class DashboardScreen(Screen):
     def refresh_views(self, changed: set[str], rebuild: bool = False) -> list:
         """Redraw what changed (hidden panes are marked dirty and drawn when shown). Returns the approval
         requests that appeared since the last call (the App rings the bell for them)."""
+        with self.model.lock:  # a replay still loading folds events in another thread
+            return self._refresh_views(changed, rebuild)
+
+    def _refresh_views(self, changed: set[str], rebuild: bool) -> list:
         model, at = self.model, self.at
         self.dirty |= changed
         self.query_one(StatusHeader).render_model(model, at)
@@ -214,7 +219,11 @@ class DashboardScreen(Screen):
         pane.show_log(lines, total, rebuild=rebuild or self.at is not None)
 
     def _render_metrics(self, rebuild: bool) -> None:
-        self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
+        timeline = self.model.metric_timeline
+        if timeline is not None:  # replay: the whole session's series, cut at the selected event
+            self.query_one(MetricsView).show_book(timeline.as_of(self.at))
+        else:
+            self.query_one(MetricsView).show(self.model.metrics_at(self.at), self.model.alerts_at(self.at))
 
     def _render_evals(self, rebuild: bool) -> None:
         self.query_one(EvalsPane).show(self.model.evals_at(self.at))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,6 +28,7 @@ class NewSessionScreen(ModalScreen[tuple[str, str] | None]):
         super().__init__()
         self.default_model = default_model
         self.initial_task = task
+        self._checking = False  # a model check is running in a worker
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -59,12 +61,30 @@ class NewSessionScreen(ModalScreen[tuple[str, str] | None]):
         if not model:
             error.update("Choose a model (see above).")
             return
+        if self._checking:
+            return
+        self._checking = True
+        error.update("checking the model…")
+        self._check(task, model)
+
+    @work(thread=True, exclusive=True, group="model-check")
+    def _check(self, task: str, model: str) -> None:
+        """Off the UI thread: checking a model may import litellm (seconds) or reach a local server."""
         from ...agent.models import check_model
         from ...errors import InternError
 
         try:
             check_model(model, deep=False)  # litellm is imported off the UI thread, at the start
         except InternError as exc:
-            error.update(f"{exc.message}. {exc.hint or ''}")
+            self.app.call_from_thread(self._checked, task, model, f"{exc.message}. {exc.hint or ''}")
+        except Exception as exc:  # a bug must not leave the form stuck on "checking"
+            self.app.call_from_thread(self._checked, task, model, f"cannot check {model}: {exc}")
+        else:
+            self.app.call_from_thread(self._checked, task, model, None)
+
+    def _checked(self, task: str, model: str, problem: str | None) -> None:
+        self._checking = False
+        if problem is not None:
+            self.query_one("#new-error", Label).update(problem)
             return
         self.dismiss((task, model))

@@ -3,20 +3,30 @@
 The events are folded through the same `SessionModel` the live view uses; every pane is then drawn "as
 of" the selected event, so seeking is a lookup, not a recomputation. Keys: ←/→ previous/next step,
 shift+←/→ one event, home/end, space play/pause, +/- speed, `:` seek to a step or event (#N).
+
+Loading never runs on the UI thread: a worker reads and folds the events in batches (holding the model's
+lock only while it folds one), the screen appears after the first batch, and the timeline shows how far
+the rest has come.
 """
 
 from __future__ import annotations
 
 import bisect
+import gc
+import time
+from collections.abc import Iterator
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
 
 from ...events import Event
+from ..history import StoredPayloads
 from ..state import SessionModel
 from ..widgets.header import fmt_duration
 from ..widgets.stream import AgentStream
@@ -28,37 +38,118 @@ STREAM_WINDOW = 30  # stream items drawn after a jump (each costs a Markdown/Syn
 MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
 
 
-LOAD_BATCH = 5_000
+FIRST_BATCH = 2_000  # events folded before the first frame
+LOAD_BATCH = 10_000  # events read per query after that
+FOLD_CHUNK = 500  # events folded per hold of the model's lock (a few ms)
+PROGRESS_EVERY_S = 0.25
+
+# The bulk kinds come without their payload: a log chunk needs only its job id here (SQLite extracts it),
+# a GPU sample nothing; both are read back by seq when a pane shows them.
+_ROWS = (
+    "SELECT seq, ts, kind, step,"
+    " CASE WHEN kind IN ('job_log', 'gpu_sample') THEN NULL ELSE payload END,"
+    " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.job_id') END"
+    " FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
 
 
-def event_batches(conn, session_id: str, size: int = LOAD_BATCH):
-    """A session's stored events in seq order, `size` at a time. Job log events (the bulk of a long
-    session) stay unparsed JSON until a log pane shows them."""
-    rows = conn.execute(
-        "SELECT session_id, seq, ts, kind, step, payload FROM events WHERE session_id = ? ORDER BY seq",
-        (session_id,),
-    )
-    while batch := rows.fetchmany(size):
+def event_batches(conn, session_id: str, first: int = FIRST_BATCH, size: int = LOAD_BATCH) -> Iterator[list]:
+    """A session's stored events in seq order: `first` of them, then `size` at a time (keyset pages, so
+    no read holds the database for long)."""
+    import json
+
+    last, limit = 0, first
+    while True:
+        rows = conn.execute(_ROWS, (session_id, last, limit)).fetchall()
+        if not rows:
+            return
+        loads = json.loads
         yield [
-            Event(r[0], r[1], r[2], r[3], r[4], None, r[5]) if r[3] == "job_log" else Event.from_row(r)
-            for r in batch
+            Event(session_id, seq, ts, kind, step, loads(payload), payload)
+            if payload is not None
+            else Event(session_id, seq, ts, kind, step, {"job_id": job_id} if job_id else {}, "")
+            for seq, ts, kind, step, payload, job_id in rows
         ]
+        last, limit = rows[-1][0], size
 
 
-def load_session_model(conn, session_id: str) -> SessionModel:
+def load_session_model(store, session_id: str) -> SessionModel:
     """Fold every stored event of a session into a replay model (keeps everything, unlike live)."""
-    model = SessionModel(live=False)
-    for batch in event_batches(conn, session_id):
-        model.apply_all(batch)
+    model = SessionModel(live=False, payloads=StoredPayloads(store.connect, session_id))
+    conn = store.connect()
+    try:
+        for batch in event_batches(conn, session_id):
+            model.apply_all(batch)
+    finally:
+        conn.close()
     return model
+
+
+def load_in_background(app, store, session_id: str, show, progress, done) -> None:
+    """Run in a worker thread: fold the session into a model; `show(model, total)` (on the UI thread,
+    after the first batch) returns the screen; `progress` and `done` are posted to it."""
+    conn = store.connect()
+    try:
+        total = conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+        if not total:
+            app.call_from_thread(app.notify, "that session has no events", severity="warning")
+            return
+        model = SessionModel(live=False, payloads=StoredPayloads(store.connect, session_id))
+        screen = None
+        reported = time.monotonic()
+        worker = get_current_worker()
+        for batch in event_batches(conn, session_id):
+            if worker.is_cancelled:  # the replay was closed while loading
+                return
+            # Folded under the model's lock (the UI never sees half an event), in short pieces with the
+            # lock and the interpreter let go in between, so the UI thread is never kept waiting long.
+            for i in range(0, len(batch), FOLD_CHUNK):
+                model.apply_all(batch[i : i + FOLD_CHUNK])
+                time.sleep(0)
+            if screen is None:
+                screen = app.call_from_thread(show, model, total)
+            elif time.monotonic() - reported > PROGRESS_EVERY_S:
+                reported = time.monotonic()
+                screen.post_message(progress(model.last_seq))
+            # Long-lived objects out of the collector's sight: otherwise full collections over a growing
+            # heap make the load quadratic, and one lands in the middle of a seek.
+            gc.freeze()
+    finally:
+        conn.close()
+    if screen is not None:
+        screen.post_message(done())
+
+
+class ReplayLoading(Message):
+    """The loader folded events up to `seq` (coalesced: only the latest matters)."""
+
+    def __init__(self, seq: int):
+        super().__init__()
+        self.seq = seq
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ReplayLoading)
+
+
+class ReplayLoaded(Message):
+    """The loader is done: every event of the session is in the model."""
 
 
 class Timeline(Static):
     DEFAULT_CSS = "Timeline { height: 1; background: $boost; padding: 0 1; }"
 
+    _shown: tuple | None = None
+
+    def on_resize(self) -> None:
+        if self._shown is not None:  # the bar's length follows the width
+            model, *rest = self._shown
+            with model.lock:
+                self.show(model, *rest)
+
     def show(
         self, model: SessionModel, at: int, playing: bool, speed: int, glyphs, loading: int | None = None
     ) -> None:
+        self._shown = (model, at, playing, speed, glyphs, loading)
         if loading:
             self.update(
                 Text.assemble(
@@ -69,24 +160,25 @@ class Timeline(Static):
             )
             return
         total = max(model.last_seq, 1)
-        width = max(10, (self.size.width or 100) - 70)
-        filled = round(at / total * width)
-        bar = glyphs.bar_full * filled + glyphs.bar_empty * (width - filled)
         ts = model.started_ts or 0
         t = model.elapsed(at)
         state = f"{glyphs.run} playing ×{speed}" if playing else f"{glyphs.pause} paused ×{speed}"
-        self.update(
-            Text.assemble(
-                (" REPLAY ", "bold reverse"),
-                " ",
-                bar,
-                f"  event {at}/{model.last_seq}",
-                f"  step {model.step.at(at)}/{model.step.current}",
-                f"  t+{fmt_duration(t)}" if ts else "",
-                f"  {state}",
-                ("  ←/→ step · space play · : seek", "dim"),
-            )
+        facts = (
+            f"  event {at}/{model.last_seq}"
+            f"  step {model.step.at(at)}/{model.step.current}"
+            + (f"  t+{fmt_duration(t)}" if ts else "")
+            + f"  {state}"
         )
+        hint = "  ←/→ step · space play · : seek"
+        room = (self.size.width or 100) - 2 - len(" REPLAY  ") - len(facts)  # 2: the padding
+        if room - len(hint) >= 10:
+            room -= len(hint)
+        else:
+            hint = ""
+        width = max(10, room)
+        filled = round(at / total * width)
+        bar = glyphs.bar_full * filled + glyphs.bar_empty * (width - filled)
+        self.update(Text.assemble((" REPLAY ", "bold reverse"), " ", bar, facts, (hint, "dim")))
 
 
 class SeekModal(ModalScreen[str | None]):
@@ -126,7 +218,10 @@ class ReplayScreen(DashboardScreen):
         self.speed_index = 2
         self._seqs: list[int] | None = None
         self._timer = None
-        self.loading: int | None = None  # total events while the rest of the session is still loading
+        self._pending_seek: int | None = None  # asked for in the seek modal, done once it has closed
+        # The session's event count while the rest is still loading, else None. (Not `loading`: that is
+        # Textual's own reactive, which covers the screen with a loading indicator.)
+        self.loading_total: int | None = None
 
     def compose_top(self) -> ComposeResult:
         yield Timeline(id="timeline")
@@ -143,6 +238,10 @@ class ReplayScreen(DashboardScreen):
         seq = max(1, min(seq, self.model.last_seq))
         if seq == self.at:
             return
+        with self.model.lock:
+            self._seek(seq)
+
+    def _seek(self, seq: int) -> None:
         before, after = self.model.stream_index_at(self.at), self.model.stream_index_at(seq)
         self.at = seq
         stream = self.query_one(AgentStream)
@@ -192,6 +291,8 @@ class ReplayScreen(DashboardScreen):
         self.app.push_screen(SeekModal(), self._seek_text)
 
     def _seek_text(self, text: str | None) -> None:
+        """The seek modal's answer. It arrives while the modal still covers this screen; the move itself
+        waits until this screen is back on top (drawn under a modal, every pane is re-tinted too)."""
         if not text:
             return
         try:
@@ -203,15 +304,20 @@ class ReplayScreen(DashboardScreen):
                         severity="warning",
                     )
                     return
-                self.seek(number)
+                self._pending_seek = number
             else:
                 step = int(text)
                 if step not in self.model.step_seqs:
                     self.app.notify(f"no step {step} in this session", severity="warning")
                     return
-                self.seek(self.model.step_seqs[step])
+                self._pending_seek = self.model.step_seqs[step]
         except ValueError:
             self.app.notify("type a step number (12) or an event number (#1500)", severity="warning")
+
+    def on_screen_resume(self) -> None:
+        target, self._pending_seek = self._pending_seek, None
+        if target is not None:
+            self.seek(target)
 
     def go_to_step(self, step: int) -> None:
         if step in self.model.step_seqs:
@@ -251,22 +357,33 @@ class ReplayScreen(DashboardScreen):
         self.seek(target)
 
     def _draw_timeline(self) -> None:
-        self.query_one(Timeline).show(
-            self.model, self.at, self.playing, SPEEDS[self.speed_index], self.glyphs, loading=self.loading
-        )
+        with self.model.lock:
+            self.query_one(Timeline).show(
+                self.model,
+                self.at,
+                self.playing,
+                SPEEDS[self.speed_index],
+                self.glyphs,
+                loading=self.loading_total,
+            )
 
-    def loaded(self, events: list) -> None:
-        """More events arrived from the loader (the UI thread folds them in: one reducer, one thread)."""
-        self.model.apply_all(events)
+    def on_replay_loading(self, message: ReplayLoading) -> None:
         self._seqs = None
         self._draw_timeline()
 
-    def finished_loading(self) -> None:
-        was_loading, self.loading = self.loading, None
+    def on_replay_loaded(self, message: ReplayLoaded) -> None:
+        was_loading, self.loading_total = self.loading_total, None
         self._seqs = None
         if was_loading:  # the first frame showed the beginning; now that all is here, show the end
             self.seek(self.model.last_seq)
         self._draw_timeline()
+
+    def on_unmount(self) -> None:
+        """Closed (back to the session browser): stop a load still running and let the collector see the
+        model again (the loader froze it)."""
+        self.app.workers.cancel_group(self.app, "replay")
+        self.model.payloads.close()
+        gc.unfreeze()
 
 
 _ALL = {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -91,11 +92,21 @@ class SessionBrowser(Screen):
         self.query_one(Input).focus()
 
     def reload(self) -> None:
+        """Read the sessions in a worker (a big store takes a while); the table fills in when they come."""
+        self.query_one("#browser-title", Label).update("Sessions — loading…")
+        self._load_rows()
+
+    @work(thread=True, exclusive=True, group="browser-list")
+    def _load_rows(self) -> None:
         conn = self.store.connect()
         try:
-            self.rows = list_sessions(conn)
+            rows = list_sessions(conn)
         finally:
             conn.close()
+        self.app.call_from_thread(self._show_rows, rows)
+
+    def _show_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
         self.render_rows()
 
     def render_rows(self) -> None:
@@ -177,18 +188,9 @@ class SessionBrowser(Screen):
             return
 
         def confirmed(yes: bool) -> None:
-            if not yes:
-                return
-            from ...errors import InternError
-            from ...store.transfer import delete_session
-
-            try:
-                delete_session(self.store, row["id"])
-            except InternError as exc:
-                self.app.notify(exc.message, severity="error")
-                return
-            self.app.notify(f"deleted {row['id']}")
-            self.reload()
+            if yes:
+                self.app.notify(f"deleting {row['id']}…", timeout=2)
+                self._delete(row["id"])
 
         self.app.push_screen(
             ConfirmModal(
@@ -197,6 +199,23 @@ class SessionBrowser(Screen):
             ),
             confirmed,
         )
+
+    @work(thread=True, group="browser-delete")
+    def _delete(self, session_id: str) -> None:
+        """Off the UI thread: deleting a long session rewrites many rows and removes its workspace."""
+        from ...errors import InternError
+        from ...store.transfer import delete_session
+
+        try:
+            delete_session(self.store, session_id)
+        except InternError as exc:
+            self.app.call_from_thread(self.app.notify, exc.message, severity="error")
+            return
+        self.app.call_from_thread(self._deleted, session_id)
+
+    def _deleted(self, session_id: str) -> None:
+        self.app.notify(f"deleted {session_id}")
+        self.reload()
 
     def action_close(self) -> None:
         self.app.pop_screen()

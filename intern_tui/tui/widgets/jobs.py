@@ -28,11 +28,13 @@ class JobsPane(Vertical):
         self.progress: str | None = None  # the selected job's live progress bar, shown under its log
         self._shown_lines = 0
         self._rows: list[str] = []
+        self._cells_shown: dict[str, tuple[str, ...]] = {}
+        self._columns: list = []
 
     def compose(self) -> ComposeResult:
         table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
         # the columns that fit a side pane; backend and script are in the log's title
-        table.add_columns("job", "script", "status", "time", "steps", "latest")
+        self._columns = table.add_columns("job", "script", "status", "time", "steps", "latest")
         yield table
         yield Log(id="job-log", max_lines=5000, highlight=False)
 
@@ -41,28 +43,44 @@ class JobsPane(Vertical):
         self.query_one("#job-log").border_title = "Log"
 
     def show_jobs(self, jobs: list[JobItem], at: int | None = None) -> None:
+        """Fill the table. While the same jobs are listed, only cells whose text changed are updated: a
+        cleared and refilled table is laid out again, which a flood of log lines makes costly."""
         table = self.query_one("#job-table", DataTable)
-        table.clear()
-        self._rows = []
-        for job in jobs:
-            end = job.ended_ts if job.status_at(at) != "running" else time.time()
-            latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in KEY_METRICS[:2] if k in job.latest)
-            table.add_row(
-                job.id.removeprefix("job-"),
-                job.script if job.backend == "local" else f"{job.script} (hf)",
-                job.status_at(at),
-                fmt_duration((end or job.started_ts) - job.started_ts),
-                str(job.metric_steps),
-                latest,
-                key=job.id,
-            )
-            self._rows.append(job.id)
+        rows = [(job.id, self._cells(job, at)) for job in jobs]
+        if [job_id for job_id, _ in rows] == self._rows and self._cells_shown:
+            for job_id, cells in rows:
+                old = self._cells_shown.get(job_id)
+                for column, (value, before) in enumerate(zip(cells, old or (), strict=False)):
+                    if value != before:
+                        table.update_cell(job_id, self._columns[column], value)
+                self._cells_shown[job_id] = cells
+        else:
+            table.clear()
+            self._rows = []
+            self._cells_shown = {}
+            for job_id, cells in rows:
+                table.add_row(*cells, key=job_id)
+                self._rows.append(job_id)
+                self._cells_shown[job_id] = cells
         if jobs and self.job_id not in self._rows:
             self.job_id = self._rows[-1]
             self._shown_lines = 0
             self.query_one("#job-log", Log).clear()
         if self.job_id in self._rows:
             table.move_cursor(row=self._rows.index(self.job_id))
+
+    @staticmethod
+    def _cells(job: JobItem, at: int | None) -> tuple[str, ...]:
+        end = job.ended_ts if job.status_at(at) != "running" else time.time()
+        latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in KEY_METRICS[:2] if k in job.latest)
+        return (
+            job.id.removeprefix("job-"),
+            job.script if job.backend == "local" else f"{job.script} (hf)",
+            job.status_at(at),
+            fmt_duration((end or job.started_ts) - job.started_ts),
+            str(job.metric_steps),
+            latest,
+        )
 
     def show_log(self, lines: list[str], total: int, rebuild: bool = False) -> None:
         """Append the lines not shown yet (`total` counts every line the job has produced so far).

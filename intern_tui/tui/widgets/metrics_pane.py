@@ -12,13 +12,17 @@ import math
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
+from plotext._dict import themes as plotext_themes
+from rich.console import Console
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import Select, Static, Tab, Tabs
 from textual_plotext import PlotextPlot
@@ -98,9 +102,15 @@ def _drop_common_suffix(labels: list[str]) -> list[str]:
 
 
 class MetricsPlot(PlotextPlot):
-    """A PlotextPlot that fills in its data and renders only when it is painted and something it shows
-    changed: the content key, the size or the theme. plotext renders in Python, so a repaint for an
-    unrelated reason must not pay for it again, and a hidden plot costs nothing."""
+    """A PlotextPlot that fills in its data and renders only when something it shows changed: the content
+    key, the size or the theme; a hidden plot costs nothing.
+
+    plotext renders in Python (tens of ms for a pane-sized plot, more on a busy machine), so the drawing
+    itself runs in a worker thread: the UI thread only hands it the downsampled points, keeps showing the
+    previous picture meanwhile and swaps the new lines in when they are ready. A key press never waits
+    for a plot."""
+
+    draw_in_thread = True  # False draws on the UI thread (deterministic frames for snapshot tests)
 
     def __init__(self, builder: Callable[[MetricsPlot], None], **kw: Any):
         super().__init__(**kw)
@@ -108,20 +118,86 @@ class MetricsPlot(PlotextPlot):
         self.content_key: Any = None
         self.builds = 0  # how many times plotext rendered (tests check the throttling with it)
         self._cached: tuple[tuple, Any] | None = None
+        self._strips: list[Strip] = []
+        self._strips_key: tuple | None = None
+        self._building: tuple | None = None  # the key being drawn in the worker (one at a time)
+        self._plot_console: Console | None = None  # renders the lines in the worker
 
     def show(self, content_key: Any) -> None:
-        """Declare what the plot should show; it rebuilds at the next paint if that changed."""
+        """Declare what the plot should show; it is drawn again (in the background) if that changed."""
         if content_key != self.content_key:
             self.content_key = content_key
-            self.refresh()
+            self._schedule()
+
+    def _key(self) -> tuple:
+        return (self.size, self.app.theme, self.theme, self.content_key)
+
+    def on_resize(self) -> None:
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self.is_mounted or self._building is not None:
+            return  # the running build reschedules when it is done, if the key moved on
+        key = self._key()
+        if key == self._strips_key:
+            return
+        width, height = self.size
+        self._building = key
+        self.builds += 1
+        self._fill(width, height)  # the data, on the UI thread (cheap: downsampled points, ticks)
+        if self._plot_console is None:
+            self._plot_console = Console(width=max(width, 1), color_system="truecolor", force_terminal=True)
+        if not self.draw_in_thread:
+            self._drawn(key, self._lines(width, height))
+            return
+        self.run_worker(
+            partial(self._draw_lines, key, width, height), thread=True, group="plot", exit_on_error=False
+        )
+
+    def _fill(self, width: int, height: int) -> None:
+        self.plt.clear_figure()
+        self.builder(self)
+        self._plot.plotsize(width, height)
+        self._plot._set_size(width, height)  # see PlotextPlot.render
+        name = self._get_plotext_theme_name(self.app.theme)
+        if name not in plotext_themes:  # a first draw can come before on_mount registered the theme
+            self._register_theme(self.app.theme)
+        self._plot.theme(name)
+
+    def _draw_lines(self, key: tuple, width: int, height: int) -> None:
+        """In a worker thread: the lines, handed back to the UI thread."""
+        strips = self._lines(width, height)
+        try:
+            self.app.call_from_thread(self._drawn, key, strips)
+        except RuntimeError:  # the app closed meanwhile
+            pass
+
+    def _lines(self, width: int, height: int) -> list[Strip]:
+        """plotext's text for the filled figure, turned into the widget's lines."""
+        text = Text.from_ansi(self._plot.build()) if width > 0 and height > 0 else Text("")
+        console = self._plot_console
+        lines = console.render_lines(text, console.options.update(width=max(width, 1), height=height))
+        return [Strip(line, width) for line in lines]
+
+    def _drawn(self, key: tuple, strips: list[Strip]) -> None:
+        self._strips, self._strips_key, self._building = strips, key, None
+        self.refresh()
+        self._schedule()  # something changed while this one was drawn
+
+    def render_line(self, y: int) -> Strip:
+        if self._building is None and self._strips_key != self._key():
+            self.call_later(self._schedule)  # resized or re-themed
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width)
 
     def render(self) -> Any:
-        key = (self.size, self.app.theme, self.theme, self.content_key)
+        """The plot as one Text, drawn now (what the pane shows comes from `render_line`)."""
+        key = self._key()
         if self._cached is None or self._cached[0] != key:
             self.builds += 1
-            self.plt.clear_figure()
-            self.builder(self)
-            self._cached = (key, super().render())
+            self._fill(*self.size)
+            self._cached = (key, Text.from_ansi(self._plot.build()))
         return self._cached[1]
 
 

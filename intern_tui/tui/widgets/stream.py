@@ -1,12 +1,19 @@
 """The agent stream: each step's thought (Markdown), code (highlighted), observation (collapsed when
 long), and the errors, alerts, redirects and approvals between them. Append-only; it follows the tail
-unless the user has scrolled up."""
+unless the user has scrolled up.
+
+Rendering an item (Markdown, highlighted code) is the expensive part, so each item is rendered once per
+width into lines that are cached, and a rebuild (a replay seek, a resize) draws only the newest items
+that fill about two screens of the pane, not its whole history."""
 
 from __future__ import annotations
 
-from rich.console import Group, RenderableType
+from collections import OrderedDict
+
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.markdown import Markdown
 from rich.padding import Padding
+from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.message import Message
@@ -17,8 +24,23 @@ from ..glyphs import Glyphs
 from ..state import LiveCall, StreamItem
 
 OBSERVATION_LINES = 12
-REPLAY_WINDOW = 40  # items drawn when a replay view is rebuilt; older ones are a seek away
-LIVE_WINDOW = 200  # items redrawn when the live stream is re-wrapped (resize, shown again)
+REPLAY_WINDOW = 40  # at most this many items drawn when a replay view is rebuilt; older ones are a seek away
+LIVE_WINDOW = 200  # at most this many items redrawn when the live stream is re-wrapped (resize, shown again)
+SCREENS_KEPT = 2  # a rebuild draws the newest items until they fill this many pane heights
+CACHE_ITEMS = 400  # rendered items kept (per width)
+
+
+class _Lines:
+    """Already-rendered lines, written to the log without rendering the item again."""
+
+    def __init__(self, lines: list[list[Segment]]):
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        newline = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield newline
 
 
 class AgentStream(RichLog):
@@ -34,6 +56,7 @@ class AgentStream(RichLog):
         self.rendered_width = 0  # the width the drawn lines were wrapped at
         self.border_title = "Agent"
         self.expanded: set[int] = set()
+        self._cache: OrderedDict[tuple, list[list[Segment]]] = OrderedDict()
 
     class NeedsRebuild(Message):
         """The stream's width changed: its lines were wrapped for another width and must be redrawn."""
@@ -53,23 +76,46 @@ class AgentStream(RichLog):
         self.rendered_width = width
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         for item in items:
-            renderable = self.render_item(item)
-            if renderable is not None:  # wrapped at the pane's width (not the console's)
-                self.write(renderable, width=width if width >= 20 else None, scroll_end=follow)
+            lines = self.item_lines(item, width)
+            if lines:  # wrapped at the pane's width (not the console's)
+                self.write(_Lines(lines), width=width if width >= 20 else None, scroll_end=follow)
         self.rendered += len(items)
 
     def rebuild(self, items: list[StreamItem], window: int = REPLAY_WINDOW) -> None:
-        """Redraw from scratch (replay, resume): the last `window` items up to the chosen point."""
+        """Redraw from scratch (replay, resume, resize): the newest items up to the chosen point, as many
+        as fill SCREENS_KEPT pane heights (at most `window`)."""
         self.clear()
         self.rendered = 0
-        window = items[-window:]
-        if len(items) > len(window):
-            self.write(
-                Text(f"… {len(items) - len(window)} earlier items (seek back to see them)", style="dim")
-            )
-        self.append_items(window)
+        width = self.scrollable_content_region.width
+        room = SCREENS_KEPT * max(self.scrollable_content_region.height, 20)
+        first, lines = len(items), 0
+        while first > 0 and len(items) - first < window and lines < room:
+            first -= 1
+            lines += len(self.item_lines(items[first], width))
+        if first:
+            self.write(Text(f"… {first} earlier items (seek back to see them)", style="dim"))
+        self.append_items(items[first:])
         self.rendered = len(items)
         self.scroll_end(animate=False)
+
+    def item_lines(self, item: StreamItem, width: int) -> list[list[Segment]]:
+        """The item rendered at `width` (cached: a seek back and forth renders nothing twice)."""
+        width = width if width >= 20 else 80
+        key = (item.seq, hash(item.text), width, item.seq in self.expanded, self._code_background())
+        lines = self._cache.get(key)
+        if lines is not None:
+            self._cache.move_to_end(key)
+            return lines
+        renderable = self.render_item(item)
+        if renderable is None:
+            lines = []
+        else:
+            console = self.app.console
+            lines = console.render_lines(renderable, console.options.update_width(width), pad=False)
+        self._cache[key] = lines
+        if len(self._cache) > CACHE_ITEMS:
+            self._cache.popitem(last=False)
+        return lines
 
     def render_item(self, item: StreamItem) -> RenderableType | None:
         g = self.glyphs

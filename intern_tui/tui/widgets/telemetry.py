@@ -36,6 +36,7 @@ class MetricsView(Vertical):
         self._last_seq = 0  # seq of the last record in the book
         self._alerts = 0
         self._generation = 0
+        self._replay_book = None  # replay: the session's book as of the selected event (see show_book)
 
     def compose(self):
         yield MetricsPane(id="metrics-pane")
@@ -70,6 +71,22 @@ class MetricsView(Vertical):
                 pass
 
         threading.Thread(target=build, name="metrics-rebuild", daemon=True).start()
+
+    def show_book(self, book) -> None:
+        """Replay: plot a book as of the selected event (see `MetricsTimeline.as_of`), at once."""
+        self._generation += 1  # any rebuild still running for `show` is stale now
+        self._replay_book = book
+        self.book = self._overlaid(book)
+        pane = self.query_one(MetricsPane)
+        pane.update_book(self.book)
+        pane.draw()
+
+    def _overlaid(self, book):
+        if not self.overlay:
+            return book
+        from ..history import OverlaidBook
+
+        return OverlaidBook(book, _build([], [], self.overlay))
 
     def _swap(self, generation: int, book: MetricsBook, records: list[Record], alerts: list) -> None:
         if generation != self._generation:
@@ -113,7 +130,10 @@ class MetricsView(Vertical):
                 conn.close()
         for key in [k for k in self.overlay if k not in keys]:
             del self.overlay[key]
-        self.book = _build(self._records[: self._count], self._alert_list[: self._alerts], self.overlay)
+        if self._replay_book is not None:
+            self.book = self._overlaid(self._replay_book)
+        else:
+            self.book = _build(self._records[: self._count], self._alert_list[: self._alerts], self.overlay)
         pane = self.query_one(MetricsPane)
         own = set(self.book.jobs()) - set(self.overlay)
         pane.only = None if keys >= own and not self.overlay else set(keys)

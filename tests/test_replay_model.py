@@ -1,0 +1,66 @@
+"""The compact replay model: bulk payloads read back from the store by seq, metrics as seq-indexed
+series. Whatever is kept compactly must answer exactly what the in-memory fold answers."""
+
+import random
+from array import array
+
+from generated import build_session
+
+from intern_tui.agent.session import Runtime
+from intern_tui.store.queries import iter_events
+from intern_tui.tui.history import MetricsTimeline, StoredPayloads
+from intern_tui.tui.screens.replay import event_batches, load_session_model
+from intern_tui.tui.state import SessionModel
+
+
+def test_a_replay_from_the_store_answers_like_a_fold_held_in_memory(home):
+    rt = Runtime.open(home)
+    sid = build_session(rt, 6_000, seed=3)
+    conn = rt.store.connect()
+    held = SessionModel(live=False)
+    held.apply_all(iter_events(conn, sid))
+    stored = load_session_model(rt.store, sid)
+    assert stored.last_seq == held.last_seq == 6_000
+    job = next(iter(held.jobs))
+    rng = random.Random(0)
+    for at in [1, 2_999, 6_000, *(rng.randint(1, 6_000) for _ in range(20))]:
+        assert stored.job_log_at(job, at, tail=300) == held.job_log_at(job, at, tail=300)
+        assert stored.gpu_at(at, history=50) == held.gpu_at(at, history=50)
+        for name in ("loss", "reward"):
+            a = stored.metric_timeline.as_of(at).get(name, job)
+            b = held.metric_timeline.as_of(at).get(name, job)
+            assert (a is None) == (b is None)
+            if a is not None:
+                assert list(a.steps) == list(b.steps) and list(a.values) == list(b.values)
+    # nothing bulky is kept per event: log chunks and GPU samples are seqs, read back when shown
+    assert isinstance(stored.jobs[job].chunk_seqs, array) and isinstance(stored._gpu_seqs, array)
+    assert isinstance(stored.payloads, StoredPayloads)
+    rt.close()
+
+
+def test_the_first_batch_is_small_and_bulk_rows_come_without_payloads(home):
+    rt = Runtime.open(home)
+    sid = build_session(rt, 5_000, seed=4)
+    batches = list(event_batches(rt.store.connect(), sid, first=100, size=1_000))
+    assert [len(b) for b in batches] == [100, 1_000, 1_000, 1_000, 1_000, 900]
+    logs = [e for b in batches for e in b if e.kind == "job_log"]
+    assert logs and all(e.payload == {"job_id": e.payload["job_id"]} and not e.payload_json for e in logs)
+    assert all(e.payload_json for b in batches for e in b if e.kind == "model_output")
+    rt.close()
+
+
+def test_metrics_as_of_an_event_are_the_points_logged_by_then():
+    timeline = MetricsTimeline()
+    for seq, step in enumerate(range(1, 11), start=100):
+        timeline.add(seq, "job-1", step, {"loss": 1.0 / step, "lr": 1e-5})
+    timeline.add_alert(105, {"job_id": "job-1", "kind": "spike", "metric": "loss", "step": 6, "message": "!"})
+    view = timeline.as_of(104)
+    assert list(view.get("loss", "job-1").steps) == [1, 2, 3, 4, 5]
+    assert view.alerts_for("loss") == []
+    assert len(timeline.as_of(105).alerts_for("loss")) == 1
+    assert timeline.as_of(99).get("loss", "job-1") is None and timeline.as_of(99).groups() == {}
+    assert view.latest("job-1") == {"loss": 0.2, "lr": 1e-5}
+    # a resumed job logs earlier steps again: points are then filtered by the seq that wrote them
+    timeline.add(200, "job-1", 3, {"loss": 9.0})
+    assert len(timeline.as_of(150).get("loss", "job-1")) == 9  # step 3's point was rewritten at seq 200
+    assert list(timeline.as_of(200).get("loss", "job-1").values)[2] == 9.0
