@@ -183,6 +183,12 @@ def _detach_option(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the session in its own background process and return; follow it with intern-tui attach",
     )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the agent inside this window's process (it stops when the window closes; by default the "
+        "TUI starts the session in its own process and attaches to it)",
+    )
 
 
 def _first_positional(argv: list[str]) -> str | None:

@@ -26,7 +26,7 @@ LAUNCH = [
     ("Launch.", "job = launch_job('t.py')\nprint(job)"),
     (
         "Watch.",
-        "import time\nwhile job_status(job)['status'] == 'running':\n    time.sleep(0.2)\nprint(job_status(job))",
+        "import time\nwhile job_status(job)['status'] in ('running', 'canceling'):\n    time.sleep(0.2)\nprint(job_status(job))",
     ),
     ("Done.", "final_answer('ok')"),
 ]

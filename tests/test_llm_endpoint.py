@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from helpers import write_policy, write_config
+from helpers import write_config, write_policy
 from llm_helpers import events, final_reply, start_real, step_reply
 from llm_server import LLMServer
 

@@ -19,36 +19,23 @@ def start(
     args: argparse.Namespace, home: Path, *, resume_id: str | None = None, fork: dict | None = None
 ) -> str:
     """Start the session process for a new, resumed or forked session; returns its id."""
-    from ..host import spec_for, start_host
-    from ..store import open_store
+    from ..host import spawn_session
 
-    store = open_store(home)
     overrides = {k: v for k, v in (("model", args.model), ("api_base", args.api_base)) if v}
     overrides["approve"] = args.approve or "ask"  # detached: requests wait for someone who attaches
-    if fork is not None:
-        spec = {
-            "kind": "fork",
-            "session_id": store.new_session_id(),
-            "parent_id": fork["parent_id"],
-            "step": fork["step"],
-            "home": str(home),
-            "overrides": {**overrides, "instruction": fork.get("instruction")},
-        }
-    elif resume_id is not None:
-        spec = {"kind": "resume", "session_id": resume_id, "home": str(home), "overrides": overrides}
-    else:
-        from .run import session_options
+    if fork is not None or resume_id is not None:
+        return spawn_session(home, resume_id=resume_id, fork=fork, overrides=overrides)
+    from .run import session_options
 
-        task = (getattr(args, "task", None) or "").strip()
-        if not task:
-            raise BadInput("a TASK is required", hint='intern-tui run --detach "SFT Qwen on …"')
-        options = session_options(args, task, headless=False)
-        options.approve = overrides["approve"]
-        from ..agent.models import check_model
+    task = (getattr(args, "task", None) or "").strip()
+    if not task:
+        raise BadInput("a TASK is required", hint='intern-tui run --detach "SFT Qwen on …"')
+    options = session_options(args, task, headless=False)
+    options.approve = overrides["approve"]
+    from ..agent.models import check_model
 
-        check_model(options.model, options.api_base)  # fail here, in the terminal, not in the background
-        spec = spec_for(options, kind="start", home=home, session_id=store.new_session_id())
-    return start_host(home, spec)
+    check_model(options.model, options.api_base)  # fail here, in the terminal, not in the background
+    return spawn_session(home, options=options)
 
 
 def run_detached(args: argparse.Namespace, home: Path, **kw) -> int:

@@ -13,6 +13,7 @@ import signal
 import sys
 import textwrap
 import threading
+import time
 from typing import Any, TextIO
 
 from ..agent.models import describe_retry
@@ -160,9 +161,22 @@ def run_headless(
         session_id = sup.emitter.session_id
         printer.session_id = session_id
         interrupts = _install_sigint(sup)
+        terminated = _install_sigterm(sup)
         sup.start()
+        paused_hint = False
         while not sup.wait(0.1):
             printer.print_events(e for e in sub.drain() if e.session_id == session_id)
+            if sup.status == "paused" and not paused_hint and not args.json:
+                paused_hint = True  # nobody can press p here: say how to get out
+                print(
+                    f"\nsession {session_id} is paused (an alert); stop it with Ctrl+C or SIGTERM, then "
+                    f"continue it with: intern-tui resume {session_id}",
+                    file=sys.stderr,
+                )
+            elif sup.status != "paused":
+                paused_hint = False
+            if terminated and time.monotonic() - terminated[0] > SIGTERM_GRACE_S:
+                sup.abandon("stopped by SIGTERM while a step was still running")
         runtime.writer.flush()
         printer.print_events(e for e in sub.drain() if e.session_id == session_id)
         interrupts.restore()
@@ -203,6 +217,25 @@ class _SigintHandler:
     def restore(self) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, self.previous)
+
+
+SIGTERM_GRACE_S = 3.0  # a SIGTERM'd headless run ends within this (plus the final flush), step or not
+
+
+def _install_sigterm(sup) -> list[float]:
+    """SIGTERM (systemd, Slurm, `kill`): interrupt now, abandon the step in flight after a grace period.
+    The session ends interrupted and resumable. Returns a list that holds the signal's time once sent."""
+    when: list[float] = []
+
+    def handler(signum, frame):
+        if not when:
+            when.append(time.monotonic())
+            print("\nSIGTERM: stopping the session (it stays resumable)…", file=sys.stderr)
+            sup.interrupt("stopped by SIGTERM")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+    return when
 
 
 def _install_sigint(sup) -> _SigintHandler:

@@ -27,15 +27,21 @@ def run_tui(
     resume_id: str | None = None,
     fork: dict | None = None,
     replay_id: str | None = None,
+    attach_id: str | None = None,
     options=None,
 ) -> int:
-    """Open the app for a new session (`task` or asked), a resumed one, a fork, or a replay."""
+    """Open the app for a new session (`task` or asked), a resumed one, a fork, a replay, or attached to a
+    session running in its own process. New, resumed and forked sessions run in their own process (the
+    window attaches to it) unless --in-process."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
     from .run import session_options
 
     config = load_config()
-    runtime = Runtime.open(home, mirror=replay_id is None)
+    # the session process mirrors its own session; an in-process one is mirrored from here
+    runtime = Runtime.open(
+        home, mirror=replay_id is None and attach_id is None and getattr(args, "in_process", False)
+    )
     try:
         if options is None and task:
             options = session_options(args, task, headless=False)
@@ -53,6 +59,8 @@ def run_tui(
             default_model=getattr(args, "model", None),
             make_options=make_options if replay_id is None else None,
             continue_overrides=continue_overrides,
+            attach_id=attach_id,
+            own_process=not getattr(args, "in_process", False),
         )
         app.run()
         if app.exit_message:

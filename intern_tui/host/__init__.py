@@ -71,6 +71,38 @@ def spec_for(options, *, kind: str, home: Path, session_id: str, **extra: Any) -
     return {"kind": kind, "home": str(home), "session_id": session_id, "options": fields, **extra}
 
 
+def spawn_session(
+    home: Path,
+    *,
+    options=None,
+    resume_id: str | None = None,
+    fork: dict | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> str:
+    """Start the session process for a new session (`options`), a resumed one or a fork; returns its id.
+    `overrides` are resume/fork's keyword arguments (model, api_base, approve, settings_overrides…)."""
+    from ..store import open_store
+
+    store = open_store(home)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if fork is not None:
+        spec = {
+            "kind": "fork",
+            "session_id": store.new_session_id(),
+            "parent_id": fork["parent_id"],
+            "step": fork["step"],
+            "home": str(home),
+            "overrides": {**overrides, "instruction": fork.get("instruction")},
+        }
+        if fork.get("model"):
+            spec["overrides"].setdefault("model", fork["model"])
+    elif resume_id is not None:
+        spec = {"kind": "resume", "session_id": resume_id, "home": str(home), "overrides": overrides}
+    else:
+        spec = spec_for(options, kind="start", home=home, session_id=store.new_session_id())
+    return start_host(home, spec)
+
+
 def start_host(home: Path, spec: dict[str, Any], *, timeout: float = STARTUP_TIMEOUT) -> str:
     """Start the session process described by `spec` and wait until it serves; returns the session id."""
     home = Path(home)

@@ -80,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         host = SessionHost(runtime, sup, socket_path(home, session_id))
         host.listen()
         sampler = _gpu_sampler(sup)
-        signal.signal(
-            signal.SIGTERM, lambda *_: sup.interrupt("the session process was asked to stop (SIGTERM)")
-        )
+        signal.signal(signal.SIGTERM, lambda *_: _terminate(sup))
         sup.start()
         write_host_file(host_file(home, session_id), host.socket_path)
         sup.wait()
@@ -97,6 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         host_file(home, session_id).unlink(missing_ok=True)
         spec_path.unlink(missing_ok=True)
         runtime.close()
+
+
+def _terminate(sup) -> None:
+    """SIGTERM: interrupt now; a step that does not stop within the grace period is abandoned."""
+    import threading
+
+    from ..commands.run import SIGTERM_GRACE_S
+
+    sup.interrupt("the session process was asked to stop (SIGTERM)")
+    timer = threading.Timer(
+        SIGTERM_GRACE_S, sup.abandon, ("stopped by SIGTERM while a step was still running",)
+    )
+    timer.daemon = True
+    timer.start()
 
 
 def _gpu_sampler(sup):

@@ -26,6 +26,7 @@ from .screens.modals import (
     ConfirmModal,
     EditModal,
     HelpScreen,
+    QuitModal,
     ReasonModal,
     RedirectModal,
     StepModal,
@@ -57,6 +58,7 @@ class InternApp(NavigationMixin, App):
         Binding("f", "focus_pane('files')", "Files", id="focus_files", show=False),
         Binding("j", "focus_pane('jobs')", "Jobs", id="focus_jobs", show=False),
         Binding("v", "focus_pane('evals')", "Evals", id="focus_evals", show=False),
+        Binding("k", "cancel_job", "Cancel job", id="cancel_job", show=False),
         Binding("o", "open_step", "Open step", id="open_step", show=False),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
         Binding("b", "sessions", "Sessions", id="sessions", show=False),
@@ -80,6 +82,8 @@ class InternApp(NavigationMixin, App):
         default_model: str | None = None,
         make_options=None,
         continue_overrides: dict | None = None,
+        attach_id: str | None = None,
+        own_process: bool = False,
     ):
         super().__init__()
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -91,7 +95,13 @@ class InternApp(NavigationMixin, App):
         self.resume_id = resume_id
         self.replay_id = replay_id
         self.fork = fork
-        self.gpu_enabled = gpu
+        # attach_id: follow a session running in its own process. own_process: sessions started here run in
+        # their own process too (the CLI's default), and this window attaches to them.
+        self.attach_id = attach_id
+        self.own_process = own_process or attach_id is not None
+        self.gpu_enabled = gpu and not self.own_process  # the session process samples the GPU
+        self.client = None  # the SessionClient when attached
+        self._lost_notified = False
         self.default_model = default_model  # --model given without a task: prefills the new-session form
         self.make_options = (
             make_options  # (task, model) -> SessionOptions with config and command-line settings
@@ -131,7 +141,9 @@ class InternApp(NavigationMixin, App):
             self.set_interval(1 / PUMP_HZ, self.pump)
         if self.gpu_enabled:
             self.call_after_refresh(self.start_gpu_sampler)
-        if self.options is not None or self.resume_id is not None or self.fork is not None:
+        if self.attach_id is not None:
+            self.attach_session(self.attach_id)
+        elif self.options is not None or self.resume_id is not None or self.fork is not None:
             self.start_agent()
         elif self.runtime is not None:
             self.ask_for_task()
@@ -185,6 +197,9 @@ class InternApp(NavigationMixin, App):
         """Build and start the session off the UI thread (smolagents and the model load here)."""
         from ..agent.session import fork_session, resume_session, start_session
 
+        if self.own_process:
+            self._spawn_and_attach()
+            return
         try:
             if self.fork is not None:
                 sup = fork_session(
@@ -231,6 +246,84 @@ class InternApp(NavigationMixin, App):
             self.call_from_thread(self._install_history, model)
         self.call_from_thread(self._attach, sup)
         sup.start()
+
+    def _spawn_and_attach(self) -> None:
+        """In the worker: start the session in its own process, then attach this window to it."""
+        from ..host import spawn_session
+
+        overrides = {
+            "api_base": self.continue_overrides.get("api_base"),
+            "settings_overrides": self.continue_overrides.get("settings") or None,
+            "approve": "ask",
+        }
+        if self.resume_id is not None:
+            overrides["max_steps"] = self.continue_overrides.get("max_steps")
+            if self.options is not None:
+                overrides["model"] = self.options.model
+        try:
+            if self.options is not None and self.resume_id is None and self.fork is None:
+                from ..agent.models import check_model
+
+                check_model(self.options.model, self.options.api_base)  # the reason, here, not in a log
+            session_id = spawn_session(
+                self.runtime.store.home,
+                options=self.options,
+                resume_id=self.resume_id,
+                fork=self.fork,
+                overrides=overrides,
+            )
+        except InternError as exc:
+            self.call_from_thread(self._start_failed, exc)
+            return
+        except Exception as exc:  # a bug must not kill the worker silently
+            log.exception("starting the session process failed")
+            self.call_from_thread(
+                self._start_failed,
+                InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log"),
+            )
+            return
+        self._attach_to(session_id)
+
+    @work(thread=True, exclusive=True, group="agent")
+    def attach_session(self, session_id: str) -> None:
+        self._attach_to(session_id)
+
+    def _attach_to(self, session_id: str) -> None:
+        """In the worker: connect to the session process, fold the stored history, then stream the rest."""
+        from ..host.client import SessionClient
+        from ..store.queries import iter_events
+
+        self._preloading = True  # the pump waits for the history
+        try:
+            client = SessionClient(self.runtime.store.home, session_id)
+        except InternError as exc:
+            self._preloading = False
+            self.call_from_thread(self._attach_failed, exc)
+            return
+        sub = client.bus.subscribe("tui")
+        model = SessionModel(live=True)
+        conn = self.runtime.store.connect()
+        try:
+            model.apply_all(iter_events(conn, session_id))
+        except Exception:  # the live part still shows; the history is in the store for replay
+            log.exception("loading the session's history failed")
+        finally:
+            conn.close()
+        client.stream(after_seq=model.last_seq)  # what the store did not have yet comes over the socket
+        self.call_from_thread(self._attached, client, sub, model)
+
+    def _attached(self, client, sub, model: SessionModel) -> None:
+        self.client = self.supervisor = client
+        self.sub = sub
+        self._install_history(model)
+
+    def _attach_failed(self, exc: InternError) -> None:
+        self.notify(
+            exc.message + (f"\n{exc.hint}" if exc.hint else ""),
+            title="Cannot attach",
+            severity="error",
+            timeout=15,
+        )
 
     def _history_model(self, session_id: str, upto_seq: int) -> SessionModel:
         """In the worker: fold a resumed or forked session's stored history (it grows with the log, so
@@ -280,6 +373,9 @@ class InternApp(NavigationMixin, App):
     def pump(self) -> None:
         if self._preloading:
             return
+        if self.client is not None and not self._lost_notified and self.client.wait(0):
+            self._lost_notified = True
+            self._session_process_gone()
         events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
         changed = self.model.apply_all(events) if events else set()
         dashboard = self.live_dashboard
@@ -299,6 +395,18 @@ class InternApp(NavigationMixin, App):
         if new_requests:
             self.announce(new_requests)
 
+    def _session_process_gone(self) -> None:
+        client = self.client
+        if client.status in ("done", "failed", "interrupted", "max_steps"):
+            return  # it ended; the header says how
+        sid = client.session_id
+        self.notify(
+            f"the session process of {sid} is gone; the session is resumable: intern-tui resume {sid}",
+            title="Session lost",
+            severity="error",
+            timeout=30,
+        )
+
     def announce(self, requests) -> None:
         """A request needs a human: bell, a desktop notification (OSC 9) and a toast."""
         self.bell()
@@ -316,7 +424,7 @@ class InternApp(NavigationMixin, App):
     # -- actions: steering ------------------------------------------------------------------------------
 
     STEERING = frozenset(
-        {"toggle_pause", "redirect", "approve", "approve_always", "deny", "edit", "interrupt"}
+        {"toggle_pause", "redirect", "approve", "approve_always", "deny", "edit", "interrupt", "cancel_job"}
     )
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -371,6 +479,54 @@ class InternApp(NavigationMixin, App):
         else:
             self._last_x = now
             self.notify("press x again within 2 s to interrupt the run", timeout=2)
+
+    def action_cancel_job(self) -> None:
+        """Cancel the job selected in the Jobs pane (or the only running one), after a confirmation."""
+        if not self._steerable():
+            return
+        from .widgets.jobs import JobsPane
+
+        jobs = self.model.jobs
+        selected = None
+        if self.dashboard is not None:
+            try:
+                selected = self.dashboard.query_one(JobsPane).job_id
+            except NoMatches:
+                selected = None
+        running = [j for j in jobs.values() if j.status == "running"]
+        job = jobs.get(selected or "")
+        if job is None or job.status != "running":
+            if len(running) != 1:
+                hint = "select one in the Jobs pane (j)" if running else "no job is running"
+                self.notify(f"which job? {hint}", severity="warning")
+                return
+            job = running[0]
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.notify(f"cancelling {job.id}…", timeout=3)
+                self._cancel_job(job.id)
+
+        self.push_screen(
+            ConfirmModal(
+                f"Cancel job {job.id}?",
+                f"{job.script} on {job.backend}: it is stopped now (its logs and metrics are kept) and the "
+                "agent is told you canceled it.",
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, group="cancel-job")
+    def _cancel_job(self, job_id: str) -> None:
+        """Off the UI thread: a cancel waits for the job to stop (SIGTERM, then SIGKILL after a grace)."""
+        try:
+            result = self.supervisor.cancel_job(job_id)
+        except Exception as exc:  # ToolError (not watched), InternError (the session process refused)…
+            message = getattr(exc, "message", None) or str(exc)
+            self.call_from_thread(self.notify, f"cannot cancel {job_id}: {message}", severity="error")
+            return
+        status = (result or {}).get("status", "canceled")
+        self.call_from_thread(self.notify, f"{job_id}: {status}; the agent hears of it before its next step")
 
     def _selected_request(self):
         dashboard = self.dashboard
@@ -490,35 +646,59 @@ class InternApp(NavigationMixin, App):
         return rows
 
     def action_quit_app(self) -> None:
-        if self.supervisor is not None and self.supervisor.running:
+        sup = self.supervisor
+        if self.client is not None:
+            if self.client.running:
+                self.push_screen(QuitModal(self.client.session_id), self._quit_attached)
+                return
+            self.client.close()
+        elif sup is not None and sup.running:
             detail = (
                 "The run stops after its current step and the session stays resumable "
-                f"(intern-tui resume {self.supervisor.emitter.session_id}). Training jobs keep running."
+                f"(intern-tui resume {sup.session_id}). Training jobs keep running."
             )
             self.push_screen(
                 ConfirmModal("The agent is still running. Quit?", detail),
                 lambda yes: yes and self._quit_running(),
             )
-        else:
-            sup = self.supervisor
-            if sup is not None and sup.status == "interrupted":
-                sid = sup.emitter.session_id
-                self.exit_message = f"session {sid} interrupted — resume with: intern-tui resume {sid}"
+            return
+        if sup is not None and sup.status == "interrupted":
+            sid = sup.session_id
+            self.exit_message = f"session {sid} interrupted — resume with: intern-tui resume {sid}"
+        self.exit()
+
+    def _quit_attached(self, choice: str | None) -> None:
+        """Detach (the session goes on in its process) or stop it (interrupted, resumable)."""
+        client = self.client
+        sid = client.session_id
+        if choice == "detach":
+            client.close()
+            self.exit_message = f"detached; session {sid} goes on — intern-tui attach {sid}"
             self.exit()
+        elif choice == "stop":
+            try:
+                client.stop("stopped from the TUI")
+            except InternError as exc:
+                self.notify(exc.message, severity="error")
+                return
+            self.exit_message = f"session {sid} stopped — resume with: intern-tui resume {sid}"
+            self._exit_after_stop(client)
 
     def _quit_running(self) -> None:
         sup = self.supervisor
         sup.interrupt("quit from the TUI")
-        self.exit_message = (
-            f"session {sup.emitter.session_id} interrupted — resume with: intern-tui resume "
-            f"{sup.emitter.session_id}"
-        )
+        sid = sup.session_id
+        self.exit_message = f"session {sid} interrupted — resume with: intern-tui resume {sid}"
         self._exit_after_stop(sup)
 
     @work(thread=True)
     def _exit_after_stop(self, sup) -> None:
-        if not sup.wait(10):  # a long step (model call, sleep) would keep us here: end the session cleanly
+        finished = sup.wait(10)
+        if not finished and hasattr(sup, "abandon"):
+            # in-process: a long step (model call, sleep) would keep us here; end the session cleanly
             sup.abandon("quit from the TUI while a step was still running")
+        if self.client is not None:
+            self.client.close()  # the session process finishes the step on its own
         self.call_from_thread(self.exit)
 
     # -- command palette ----------------------------------------------------------------------------------

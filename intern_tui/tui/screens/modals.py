@@ -206,6 +206,40 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class QuitModal(ModalScreen[str | None]):
+    """Quitting a window attached to a session process: detach (the default), stop the session, or stay."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [
+        Binding("d,enter", "dismiss('detach')", "detach", id="quit.detach"),
+        Binding("s", "dismiss('stop')", "stop the session", id="quit.stop"),
+        Binding("escape", "dismiss(None)", "stay", id="quit.cancel"),
+    ]
+
+    def __init__(self, session_id: str):
+        super().__init__()
+        self.session_id = session_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Quit — session {self.session_id} is still running", classes="title")
+            yield Static(
+                "Detach: the session goes on in its own process (jobs too); attach again with "
+                f"intern-tui attach {self.session_id}.\nStop: the agent stops after its current step; the "
+                "session stays resumable. Training jobs keep running either way."
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Detach (d)", id="detach", variant="primary")
+                yield Button("Stop session (s)", id="stop", variant="warning")
+                yield Button("Stay (esc)", id="stay")
+
+    def on_mount(self) -> None:
+        self.query_one("#detach", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss({"detach": "detach", "stop": "stop"}.get(event.button.id or ""))
+
+
 class StepModal(ModalScreen[None]):
     """Everything one step produced, unabridged."""
 
