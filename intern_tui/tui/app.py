@@ -226,15 +226,8 @@ class InternApp(NavigationMixin, App):
                 )
             else:
                 sup = start_session(self.runtime, self.options, start=False)
-        except InternError as exc:
-            self.call_from_thread(self._start_failed, exc)
-            return
-        except Exception as exc:  # a bug must not kill the worker silently
-            log.exception("starting the agent failed")
-            self.call_from_thread(
-                self._start_failed,
-                InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log"),
-            )
+        except Exception as exc:
+            self._report_start_failure(exc)
             return
         if self.resume_id is not None or self.fork is not None:  # show the history the agent remembers
             self._preloading = True  # the pump leaves new events queued until the history is in
@@ -272,15 +265,8 @@ class InternApp(NavigationMixin, App):
                 fork=self.fork,
                 overrides=overrides,
             )
-        except InternError as exc:
-            self.call_from_thread(self._start_failed, exc)
-            return
-        except Exception as exc:  # a bug must not kill the worker silently
-            log.exception("starting the session process failed")
-            self.call_from_thread(
-                self._start_failed,
-                InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log"),
-            )
+        except Exception as exc:
+            self._report_start_failure(exc)
             return
         self._attach_to(session_id)
 
@@ -356,6 +342,13 @@ class InternApp(NavigationMixin, App):
 
     def _attach(self, sup) -> None:
         self.supervisor = sup
+
+    def _report_start_failure(self, exc: Exception) -> None:
+        """In the worker: show why the session could not start (a bug too: it must not die silently)."""
+        if not isinstance(exc, InternError):
+            log.exception("starting the session failed")
+            exc = InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log")
+        self.call_from_thread(self._start_failed, exc)
 
     def _start_failed(self, exc: InternError) -> None:
         self.notify(
