@@ -38,6 +38,7 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
   intern-tui fork ID --step K [--instruction T]   a new session from the first K steps of another
   intern-tui run|resume|fork … --detach           the session runs in the background; the command returns
   intern-tui attach [ID] [--headless]             follow a running session (the newest when no ID)
+  intern-tui attach --all                         the overview of every live session
   intern-tui stop ID                              stop a running session (it stays resumable)
   intern-tui replay ID                            open a past session read-only with a timeline
   intern-tui sessions list|show|export|import|delete
@@ -122,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", metavar="ID", nargs="?")
     p.add_argument("--headless", action="store_true", help="no TUI: print its events until it ends")
     p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
+    p.add_argument(
+        "--all", action="store_true", help="open the overview of every live session (approve from there)"
+    )
     add_display_options(p)
 
     p = command(sub, "stop", "stop a session running in the background (it stays resumable)")
@@ -344,6 +348,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         store = open_store_from(args)
         if command == "stop":
             return detached.stop(store.home, _resolve(store, args.id))
+        if args.all and not args.headless:
+            _require_terminal()
+            from .commands import tui
+
+            return tui.run_tui(args, store.home, overview=True)
         session_id = _resolve(store, args.id) if args.id else detached.newest_live(store.home)
         if args.headless:
             return detached.attach_headless(args, store.home, session_id)

@@ -137,3 +137,10 @@ def write_config(home: Path, text: str) -> None:
     path = home.parent / "config" / "intern-tui" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{text}\n{TEST_CONFIG}" if "[research]" not in text else text)
+
+
+def toast_texts(app) -> list[str]:
+    """The notifications on screen now, as the user reads them."""
+    from textual.widgets._toast import Toast
+
+    return [str(toast.render()) for toast in app.screen.query(Toast)]

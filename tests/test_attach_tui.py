@@ -8,7 +8,7 @@ import os
 import signal
 
 import pytest
-from helpers import stream_text, until, wait_for, write_policy
+from helpers import stream_text, toast_texts, until, wait_for, write_policy
 from test_host import LAUNCH, cli, detach, events, status
 
 from intern_tui.agent.session import Runtime, SessionOptions
@@ -16,6 +16,7 @@ from intern_tui.host import live_host
 from intern_tui.tui.app import InternApp
 from intern_tui.tui.screens.dashboard import DashboardScreen
 from intern_tui.tui.screens.modals import ConfirmModal, QuitModal
+from intern_tui.tui.screens.overview import OverviewScreen
 
 
 @pytest.fixture
@@ -179,3 +180,44 @@ def test_a_paused_headless_session_exits_cleanly_on_sigterm_and_stays_resumable(
     assert "after the alert" not in out  # it never went past the pause
     kinds = [e.kind for e in events(home, sid)]
     assert "alert" in kinds and kinds[-1] == "session_ended"
+
+
+async def test_the_overview_lists_live_sessions_approves_from_there_and_notifies(
+    home, tmp_path, rt, stop_all
+):
+    first = waiting_session(home, tmp_path, stop_all)
+    second = waiting_session(home, tmp_path, stop_all)
+    app = InternApp(rt, attach_id=first)
+    async with app.run_test(size=(160, 44), notifications=True) as pilot:
+        await attached(pilot, app)
+        # the other session waits for a person: this window says so without being asked
+        await until(
+            pilot,
+            lambda: any(second in t and "waits for you" in t for t in toast_texts(app)),
+            frames=600,
+        )
+        await pilot.press("w")
+        await until(pilot, lambda: isinstance(app.screen, OverviewScreen) and app.screen.loaded)
+        overview = app.screen
+        assert {r["id"] for r in overview.rows} == {first, second}
+        for row in overview.rows:
+            assert row["status"] == "waiting" and [p["tool"] for p in row["pending"]] == ["launch_job"]
+        table = overview.query_one("#overview-table")
+        table.move_cursor(row=table.get_row_index(second))
+        await pilot.pause()
+        detail = str(overview.query_one("#overview-detail").render())
+        assert "launch_job" in detail and "script = t.py" in detail  # every argument of the request
+        await pilot.press("a")  # approved over the second session's socket
+        await until(pilot, lambda: any(j["status"] == "approve" for j in decisions(home, second)), frames=900)
+        await until(pilot, lambda: not next(r for r in overview.rows if r["id"] == second)["pending"])
+        assert decisions(home, first) == []  # the other one still waits
+        await pilot.press("enter")  # this window now follows the second session
+        await until(pilot, lambda: app.client is not None and app.client.session_id == second, frames=900)
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        await pilot.press("q", "enter")  # detach
+        await until(pilot, lambda: not app.is_running)
+    assert live_host(home, first) is not None  # switching away detached, it stopped nothing
+
+
+def decisions(home, sid):
+    return [{"status": e.payload["decision"]} for e in events(home, sid, ["approval_decided"])]

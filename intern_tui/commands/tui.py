@@ -29,6 +29,7 @@ def run_tui(
     replay_id: str | None = None,
     attach_id: str | None = None,
     options=None,
+    overview: bool = False,
 ) -> int:
     """Open the app for a new session (`task` or asked), a resumed one, a fork, a replay, or attached to a
     session running in its own process. New, resumed and forked sessions run in their own process (the
@@ -61,6 +62,7 @@ def run_tui(
             continue_overrides=continue_overrides,
             attach_id=attach_id,
             own_process=not getattr(args, "in_process", False),
+            overview=overview,
         )
         app.run()
         if app.exit_message:

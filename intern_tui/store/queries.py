@@ -130,3 +130,73 @@ def iter_events(
 
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
+
+
+OVERVIEW_METRICS = ("reward", "loss", "eval_loss", "kl")  # the first one a job reports is its headline
+
+
+def session_overview(conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
+    """One row of the overview of live sessions: where the session stands, its pending approvals, the
+    latest training metric and the GPUs its jobs use. Each read is bounded (indexed, LIMIT 1), so the cost
+    does not grow with the session's history."""
+    row = get_session(conn, session_id)
+    row["pending"] = [
+        {**r, "arguments": _loads(r["arguments"]), "estimate": _loads(r["estimate"])}
+        for r in _dicts(
+            conn.execute(
+                "SELECT id, step, tool, arguments, estimate, requested_at FROM approvals"
+                " WHERE session_id = ? AND status = 'pending' ORDER BY requested_seq",
+                (session_id,),
+            )
+        )
+    ]
+    row["metric"] = None
+    last = conn.execute(  # the newest job's latest logged step (both lookups on primary keys)
+        "SELECT job_id, step, metrics FROM metrics WHERE job_id = (SELECT id FROM jobs WHERE session_id = ?"
+        " ORDER BY started_at DESC LIMIT 1) ORDER BY step DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    if last is not None:
+        values = _loads(last[2]) or {}
+        name = next((n for n in OVERVIEW_METRICS if isinstance(values.get(n), int | float)), None)
+        if name is not None:
+            row["metric"] = {"job_id": last[0], "step": last[1], "name": name, "value": values[name]}
+    row["running_jobs"] = conn.execute(
+        "SELECT count(*) FROM jobs WHERE session_id = ? AND status IN ('starting', 'running')", (session_id,)
+    ).fetchone()[0]
+    row["gpu"] = None
+    sample = conn.execute(
+        "SELECT payload FROM events WHERE session_id = ? AND kind = 'gpu_sample' ORDER BY rowid DESC LIMIT 1",
+        (session_id,),
+    ).fetchone()
+    if sample is not None:
+        row["gpu"] = gpu_summary(_loads(sample[0]) or {})
+    return row
+
+
+def gpu_summary(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The GPUs a session's jobs run on (all GPUs when none is attributed): mean utilisation, memory."""
+    gpus = snapshot.get("gpus") or []
+    mine = [g for g in gpus if any(p.get("job_id") for p in g.get("processes") or [])]
+    chosen = mine or gpus
+    utils = [g["util_gpu"] for g in chosen if isinstance(g.get("util_gpu"), int | float)]
+    used = sum(g.get("mem_used") or 0 for g in chosen)
+    total = sum(g.get("mem_total") or 0 for g in chosen)
+    return {
+        "state": snapshot.get("state"),
+        "gpus": len(chosen),
+        "attributed": bool(mine),
+        "util": sum(utils) / len(utils) if utils else None,
+        "mem_used": used,
+        "mem_total": total,
+    }
+
+
+def pending_requests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every request waiting for a person, in any session, oldest first."""
+    return _dicts(
+        conn.execute(
+            "SELECT id, session_id, tool, step, requested_at FROM approvals WHERE status = 'pending'"
+            " ORDER BY requested_at"
+        )
+    )

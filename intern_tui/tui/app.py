@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 PUMP_HZ = 15
 MAX_EVENTS_PER_FRAME = 20_000
 DOUBLE_PRESS_S = 2.0
+WATCH_S = 2.0  # how often other live sessions are checked for requests that need a person
 
 
 class InternApp(NavigationMixin, App):
@@ -62,6 +63,7 @@ class InternApp(NavigationMixin, App):
         Binding("o", "open_step", "Open step", id="open_step", show=False),
         Binding("z", "zoom", "Zoom", id="zoom", show=False),
         Binding("b", "sessions", "Sessions", id="sessions", show=False),
+        Binding("w", "overview", "All sessions", id="overview", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit_app", "Quit", id="quit"),
     ]
@@ -84,6 +86,7 @@ class InternApp(NavigationMixin, App):
         continue_overrides: dict | None = None,
         attach_id: str | None = None,
         own_process: bool = False,
+        overview: bool = False,
     ):
         super().__init__()
         if "TEXTUAL_ANIMATIONS" not in os.environ:
@@ -98,7 +101,8 @@ class InternApp(NavigationMixin, App):
         # attach_id: follow a session running in its own process. own_process: sessions started here run in
         # their own process too (the CLI's default), and this window attaches to them.
         self.attach_id = attach_id
-        self.own_process = own_process or attach_id is not None
+        self.own_process = own_process or attach_id is not None or overview
+        self.start_on_overview = overview  # attach --all: the overview of live sessions, no session yet
         self.gpu_enabled = gpu and not self.own_process  # the session process samples the GPU
         self.client = None  # the SessionClient when attached
         self._lost_notified = False
@@ -119,6 +123,7 @@ class InternApp(NavigationMixin, App):
         self._theme_name = theme
         self.exit_message: str | None = None
         self._preloading = False  # a resumed session's history is being folded in a worker
+        self._seen_requests: set[str] = set()  # requests of other sessions already announced
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -141,10 +146,14 @@ class InternApp(NavigationMixin, App):
             self.set_interval(1 / PUMP_HZ, self.pump)
         if self.gpu_enabled:
             self.call_after_refresh(self.start_gpu_sampler)
+        if self.runtime is not None:  # (not in a replay-only window: that returned above)
+            self.set_interval(WATCH_S, self.watch_other_sessions)
         if self.attach_id is not None:
             self.attach_session(self.attach_id)
         elif self.options is not None or self.resume_id is not None or self.fork is not None:
             self.start_agent()
+        elif self.start_on_overview:
+            self.action_overview()
         elif self.runtime is not None:
             self.ask_for_task()
 
@@ -299,9 +308,70 @@ class InternApp(NavigationMixin, App):
         self.call_from_thread(self._attached, client, sub, model)
 
     def _attached(self, client, sub, model: SessionModel) -> None:
+        previous = self.client
+        if previous is not None and previous is not client:
+            previous.close()  # switched to another session: detach from the one shown before
         self.client = self.supervisor = client
         self.sub = sub
+        self._lost_notified = False
         self._install_history(model)
+
+    def switch_session(self, session_id: str) -> None:
+        """Show another live session in this window (from the overview). A session running inside this
+        window (--in-process) can't be left without stopping it, so then the way is another terminal."""
+        if self.client is None and self.supervisor is not None and self.supervisor.running:
+            self.notify(
+                f"this window runs its session in-process; follow {session_id} from another terminal: "
+                f"intern-tui attach {session_id}",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        while not isinstance(self.screen, DashboardScreen) or self.screen.mode != "live":
+            self.pop_screen()
+        self.attach_session(session_id)
+
+    @work(thread=True, exclusive=True, group="watch")
+    def watch_other_sessions(self) -> None:
+        """Every few seconds, in a worker: a request waiting in another live session gets a notification
+        (the bell and a toast naming the session); `w` opens the overview to decide it."""
+        from ..store.queries import pending_requests
+
+        current = getattr(self.supervisor, "session_id", None)
+        conn = self.runtime.store.connect()
+        try:
+            pending = [p for p in pending_requests(conn) if p["session_id"] != current]
+        finally:
+            conn.close()
+        fresh = [p for p in pending if p["id"] not in self._seen_requests]
+        if not fresh:
+            return
+        from ..host import live_host
+
+        home = self.runtime.store.home
+        fresh = [p for p in fresh if live_host(home, p["session_id"]) is not None]
+        self._seen_requests.update(p["id"] for p in fresh)
+        if fresh:
+            self.call_from_thread(self._announce_elsewhere, fresh)
+
+    def _announce_elsewhere(self, requests: list[dict]) -> None:
+        self.bell()
+        sessions = sorted({p["session_id"] for p in requests})
+        tools = ", ".join(p["tool"] for p in requests)
+        self.notify(
+            f"{', '.join(sessions)} waits for you ({tools}) — w opens the overview",
+            title="Another session needs you",
+            severity="warning",
+            timeout=10,
+        )
+
+    def action_overview(self) -> None:
+        if self.runtime is None:
+            return
+        from .screens.overview import OverviewScreen
+
+        current = getattr(self.supervisor, "session_id", None)
+        self.push_screen(OverviewScreen(self.runtime.store.home, self.runtime.store, current))
 
     def _attach_failed(self, exc: InternError) -> None:
         self.notify(
