@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.worker import WorkerState
 
 from ..errors import InternError
 from .glyphs import Glyphs
@@ -337,6 +338,8 @@ class InternApp(NavigationMixin, App):
         (the bell and a toast naming the session); `w` opens the overview to decide it."""
         from ..store.queries import pending_requests
 
+        if self._connecting():
+            return  # the session this window is starting is not "another" one
         current = getattr(self.supervisor, "session_id", None)
         conn = self.runtime.store.connect()
         try:
@@ -354,7 +357,16 @@ class InternApp(NavigationMixin, App):
         if fresh:
             self.call_from_thread(self._announce_elsewhere, fresh)
 
+    def _connecting(self) -> bool:
+        return self._preloading or any(
+            w.group == "agent" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers
+        )
+
     def _announce_elsewhere(self, requests: list[dict]) -> None:
+        current = getattr(self.supervisor, "session_id", None)
+        requests = [p for p in requests if p["session_id"] != current]
+        if not requests:
+            return
         self.bell()
         sessions = sorted({p["session_id"] for p in requests})
         tools = ", ".join(p["tool"] for p in requests)
