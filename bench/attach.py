@@ -31,7 +31,7 @@ def live_session(home: Path, n: int) -> str:
     rt = Runtime.open(home, mirror=False)
     try:
         sid = rt.store.new_session_id()
-        build_session(rt, n, session_id=sid, seed=n)
+        build_session(rt, n, session_id=sid, seed=n, end_status="interrupted")  # resumable
     finally:
         rt.close()
     policy = home / "hold.jsonl"

@@ -69,7 +69,9 @@ def _gpu(rng: random.Random, ts: float) -> dict[str, Any]:
     return {"state": "ok", "ts": ts, "gpus": gpus}
 
 
-def session_events(n: int, seed: int = 0) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+def session_events(
+    n: int, seed: int = 0, end_status: str = "done"
+) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
     """(kind, step, payload) of a session of about `n` events (exactly n when n > 50)."""
     rng = random.Random(seed)
     yield (
@@ -165,15 +167,17 @@ def session_events(n: int, seed: int = 0) -> Iterator[tuple[str, int | None, dic
                     break
                 yield kind, step, payload
                 emitted += 1
-    yield "session_ended", step, {"status": "done"}
+    yield "session_ended", step, {"status": end_status}
 
 
-def build_session(runtime, n: int, session_id: str = "generated", seed: int = 0) -> str:
+def build_session(
+    runtime, n: int, session_id: str = "generated", seed: int = 0, end_status: str = "done"
+) -> str:
     """Emit a generated session through the real emitter and store writer; returns its id."""
     from intern_tui.bus import Emitter
 
     em = Emitter(runtime.bus, session_id)
-    for kind, step, payload in session_events(n, seed):
+    for kind, step, payload in session_events(n, seed, end_status):
         em.emit(kind, payload, step=step)
     runtime.writer.flush(timeout=None)
     return session_id

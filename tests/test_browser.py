@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_for
-from test_attach_tui import stop_all  # noqa: F401  (fixture)
-from test_attach_tui import waiting_session
+from test_attach_tui import (
+    stop_all,  # noqa: F401  (fixture)
+    waiting_session,
+)
 from test_host import events, status
 
 from intern_tui.host import live_host
@@ -76,7 +78,10 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 
 def test_attach_in_a_browser_shows_the_session_and_approves_from_the_page(
-    home, tmp_path, serve, stop_all  # noqa: F811
+    home,
+    tmp_path,
+    serve,
+    stop_all,  # noqa: F811
 ):
     sid = waiting_session(home, tmp_path, stop_all)
     url = serve(f"{sys.executable} -m intern_tui attach {sid}")

@@ -43,7 +43,6 @@ def store_with_sessions(home):
     return open_store(home)
 
 
-
 def test_push_all_prints_progress_and_status_reports_synced(store_with_sessions, tmp_path, capsys):
     hub = FakeHub(tmp_path / "hub")
     code, _ = cli(store_with_sessions, hub, "push")

@@ -280,3 +280,65 @@ async def test_the_approval_modal_shows_what_will_run(runtime, tmp_path):
         await pilot.press("d")
         await pilot.press("enter")
         await until(pilot, lambda: app.model.status.current == "done")
+
+
+PUSH = "print(push_to_hub('outputs/final', 'me/tiny-sft'))"
+
+
+def _push_session(home, tmp_path):
+    from research_fakes import FakeHubApi
+
+    turns = [
+        (
+            "Save.",
+            "write_file('outputs/final/config.json', '{\"model_type\": \"llama\"}')\n"
+            "write_file('outputs/final/README.md', '# tiny\\n')",
+        ),
+        ("Push.", f"try:\n    {PUSH}\nexcept Exception as exc:\n    print('push failed:', exc)"),
+        ("Done.", "final_answer('ok')"),
+    ]
+    rt, sup = _start(home, tmp_path, turns, start=False)
+    api = FakeHubApi()
+    sup.gate.ctx.hub_api = api
+    sup.start()
+    return rt, sup, api
+
+
+def test_files_changed_after_an_upload_was_approved_are_not_uploaded(home, tmp_path):
+    rt, sup, api = _push_session(home, tmp_path)
+    try:
+        request = _pending(sup)
+        shown = _events(rt, sup, ["approval_requested"])[0].payload["pinned"]
+        assert shown["kind"] == "upload" and shown["files"] == [
+            "outputs/final/README.md",
+            "outputs/final/config.json",
+        ]
+        ws = rt.store.workspace(sup.emitter.session_id)
+        # while the person reads the request, a job swaps the card and drops in another file
+        (ws / "outputs/final/README.md").write_text("# tiny\nEVIL\n")
+        (ws / "outputs/final/stolen.txt").write_text("x")
+        assert sup.decide(request.id, "approve")
+        assert sup.wait(60) and sup.status == "done", sup.error
+    finally:
+        rt.close()
+    assert "upload_folder" not in api.names() and "create_repo" not in api.names()
+    (result,) = [e.payload for e in _events(rt, sup, ["tool_result"]) if e.payload["tool"] == "push_to_hub"]
+    assert "not the ones approved" in result["error"]
+    assert (
+        "changed: outputs/final/README.md" in result["error"]
+        and "added: outputs/final/stolen.txt" in result["error"]
+    )
+
+
+def test_an_unchanged_upload_sends_exactly_the_approved_files(home, tmp_path):
+    rt, sup, api = _push_session(home, tmp_path)
+    try:
+        request = _pending(sup)
+        assert sup.decide(request.id, "approve")
+        assert sup.wait(60) and sup.status == "done", sup.error
+    finally:
+        rt.close()
+    (upload,) = [kw for name, kw in api.calls if name == "upload_folder"]
+    assert sorted(upload["allow_patterns"]) == ["README.md", "config.json"]
+    lines = describe(_events(rt, sup, ["approval_requested"])[0].payload)
+    assert any("uploads exactly 2 files" in line for line in lines) and "    outputs/final/README.md" in lines

@@ -109,7 +109,11 @@ def describe(view: dict[str, Any], width: int = 100) -> list[str]:
         lines.append(f"  {key} = {wrapped[0]}")
         lines.extend(f"      {part}" for part in wrapped[1:])
     pinned = view.get("pinned")
-    if pinned:
+    if pinned and pinned.get("kind") == "upload":
+        files = pinned.get("files") or []
+        lines.append(f"  uploads exactly {len(files)} files, sha256:{pinned.get('sha256')}:")
+        lines.extend(f"    {name}" for name in files)
+    elif pinned:
         lines.append(
             f"  runs snapshot sha256:{pinned.get('sha256')} ({len(pinned.get('files') or [])} .py files)"
         )

@@ -46,8 +46,9 @@ class ToolSpec:
     sensitive: bool = False
     # For sensitive tools: a function (ctx, arguments) -> {"gpu_hours": …, "usd": …, "summary": …}.
     estimate: Callable[..., dict[str, Any]] | None = None
-    # For tools that run code: (ctx, arguments) -> the workspace script to pin at approval (tools/pinning.py);
-    # the tool then receives the snapshot as its `pinned` argument, which agent code can never pass.
+    # For tools that run code: (ctx, arguments) -> the workspace script to pin at approval (tools/pinning.py),
+    # or a pin the tool builds itself (uploads); the tool then receives it as its `pinned` argument, which
+    # agent code can never pass.
     pin: Callable[..., str | None] | None = None
 
 
@@ -203,7 +204,7 @@ class ToolGate:
             arguments = edited
         if pin is None:
             return arguments, {}
-        self.approved_pins[pin.script] = pin
+        self.approved_pins[pin.key] = pin
         return arguments, {"pinned": pin}
 
     def _estimate(self, spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +222,10 @@ class ToolGate:
             return None
         from .pinning import pin_script
 
-        script = spec.pin(self.ctx, arguments)
-        if script is None:
-            return None
-        return pin_script(self.ctx.workspace, script, self.approved_pins.get(str(script)))
+        made = spec.pin(self.ctx, arguments)  # a script to snapshot, or a pin the tool made itself
+        if made is None or not isinstance(made, str | Path):
+            return made
+        return pin_script(self.ctx.workspace, made, self.approved_pins.get(str(made)))
 
     def _result(
         self, call_id: str, name: str, *, result: Any = None, error: str | None = None, kind: str = ""

@@ -8,6 +8,10 @@ digest and a diff against the last approved snapshot of the same script; the job
 (its directory is the script's, so workspace imports resolve there first), with the workspace as its
 working directory. Code rewritten after approval changes nothing about the job; a snapshot changed on
 disk before the launch is refused.
+
+Uploads are pinned too (`pin_upload`): the approval fingerprints every file `push_to_hub` would send
+(sha256; size and mtime for files over 256 MB) and the upload is refused if any was changed, added or
+removed since — so a checkpoint swapped after the approval is not what gets published.
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ class Pin:
     @property
     def script_path(self) -> Path:
         return self.root / self.script
+
+    @property
+    def key(self) -> str:  # the last approved pin of the same key is what the next diff is against
+        return self.script
 
     def view(self) -> dict[str, Any]:
         """What the approval shows (and records): never truncated."""
@@ -172,3 +180,72 @@ def _read(path: Path) -> list[str]:
         return path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
     except OSError:
         return []
+
+
+# -- uploads -------------------------------------------------------------------------------------------
+
+HASH_LIMIT = 256 * 1024 * 1024  # bigger files (weights) are fingerprinted by size and mtime instead
+
+
+@dataclass
+class UploadPin:
+    """What an approved upload sends: these files with this content, nothing added or changed since."""
+
+    path: str  # the workspace file or folder the request names
+    files: dict[str, str]  # workspace-relative path -> sha256 (or "size:mtime_ns" above HASH_LIMIT)
+    size: int
+    digest: str
+
+    @property
+    def key(self) -> str:
+        return f"upload:{self.path}"
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "kind": "upload",
+            "path": self.path,
+            "sha256": self.digest,
+            "files": sorted(self.files),
+            "bytes": self.size,
+            "note": f"uploads exactly these {len(self.files)} files; one changed or added after approval "
+            "is refused",
+        }
+
+    def verify(self, workspace: Path, current: list[Path]) -> None:
+        """Refuse the upload when what would be sent is not what was approved."""
+        workspace = Path(workspace).resolve()
+        now = {str(p.resolve().relative_to(workspace)): p for p in current}
+        added = sorted(set(now) - set(self.files))
+        missing = sorted(set(self.files) - set(now))
+        changed = sorted(
+            rel for rel in set(now) & set(self.files) if _fingerprint(now[rel]) != self.files[rel]
+        )
+        problems = [
+            f"{label}: {', '.join(names[:5])}{' …' if len(names) > 5 else ''}"
+            for label, names in (("changed", changed), ("added", added), ("removed", missing))
+            if names
+        ]
+        if problems:
+            raise ToolError(
+                f"the files of {self.path!r} are not the ones approved ({'; '.join(problems)}); nothing was "
+                "uploaded: call push_to_hub again to approve what is there now"
+            )
+
+
+def _fingerprint(path: Path) -> str:
+    info = path.stat()
+    if info.st_size > HASH_LIMIT:
+        return f"size:{info.st_size}:{info.st_mtime_ns}"
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pin_upload(workspace: Path, path: str, files: list[Path]) -> UploadPin:
+    """Fingerprint the files an upload of `path` would send, when the approval is asked."""
+    workspace = Path(workspace).resolve()
+    prints = {str(p.resolve().relative_to(workspace)): _fingerprint(p) for p in files}
+    digest = _sha256("\n".join(f"{p}\0{h}" for p, h in sorted(prints.items())).encode())
+    return UploadPin(path, prints, sum(p.stat().st_size for p in files), digest)

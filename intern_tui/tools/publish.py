@@ -43,7 +43,15 @@ def _push_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any
     }
 
 
-@agent_tool(sensitive=True, estimate=_push_estimate, output_type="object")
+def _pin_push(ctx: ToolContext, arguments: dict[str, Any]):
+    """The approval fingerprints what would be uploaded; the upload sends exactly that, or nothing."""
+    from .pinning import pin_upload
+
+    files, _ = _manifest(Workspace(ctx.workspace), arguments["path"])
+    return pin_upload(ctx.workspace, arguments["path"], files)
+
+
+@agent_tool(sensitive=True, estimate=_push_estimate, output_type="object", pin=_pin_push)
 def push_to_hub(
     ctx: ToolContext,
     path: str,
@@ -52,6 +60,7 @@ def push_to_hub(
     repo_type: str = "model",
     commit_message: str | None = None,
     path_in_repo: str | None = None,
+    pinned: Any = None,
 ) -> dict:
     """Upload a workspace file or folder (a trained model, a dataset, a model card) to a Hub repo.
 
@@ -71,6 +80,10 @@ def push_to_hub(
     ws = Workspace(ctx.workspace)
     target = ws.resolve(path)
     files, total = _manifest(ws, path)
+    if pinned is not None:
+        if pinned.path != path:
+            raise ToolError(f"{path!r} is not what this approval pinned ({pinned.path!r})")
+        pinned.verify(ctx.workspace, files)
     _refuse_secrets(ctx, files)
     api = hub_api(ctx)
     if not hub_token(api):
@@ -95,6 +108,8 @@ def push_to_hub(
                 repo_type=repo_type,
                 commit_message=message,
                 ignore_patterns=UPLOAD_IGNORE,
+                # exactly the files checked above: one that appears during the upload is not sent
+                allow_patterns=[p.relative_to(target).as_posix() for p in files],
             )
         )
     else:

@@ -111,6 +111,13 @@ def request_renderable(item: ApprovalItem):
         item.pinned
     ):  # what will run: the snapshot taken when this was asked, and what changed since the last one
         pinned = item.pinned
+        if pinned.get("kind") == "upload":
+            files = pinned.get("files") or []
+            table.add_row(
+                "uploads", f"exactly these {len(files)} files (sha256:{pinned.get('sha256', '')[:16]}…)"
+            )
+            table.add_row("files", "\n".join(files))
+            return table
         table.add_row(
             "runs",
             f"snapshot sha256:{pinned.get('sha256', '')[:16]}… ({len(pinned.get('files') or [])} .py files)",
