@@ -164,7 +164,7 @@ async def run(seconds: float, rate: int, batch: int, pane: str) -> dict:
     }
 
 
-def in_terminal(seconds: float, rate: int) -> dict:
+def in_terminal(seconds: float, rate: int, in_process: bool = False) -> dict:
     import json
 
     from terminal import Terminal, intern_tui
@@ -194,7 +194,10 @@ def in_terminal(seconds: float, rate: int) -> dict:
         ]
         policy = Path(tmp) / "policy.jsonl"
         policy.write_text("".join(json.dumps(t) + "\n" for t in turns))
-        argv = intern_tui("--home", str(Path(tmp) / "home"), "--model", f"script:{policy}", "flood the log")
+        mode = ["--in-process"] if in_process else []  # default: the session in its own process
+        argv = intern_tui(
+            "--home", str(Path(tmp) / "home"), *mode, "--model", f"script:{policy}", "flood the log"
+        )
         out: dict = {"quiet": {}, "flood": {}}
         with Terminal(argv, cols=160, rows=45) as term:
             term.wait_for_text("WAITING FOR APPROVAL", timeout=120)
@@ -233,25 +236,34 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--rate", type=int, default=10_000)
     ap.add_argument("--headless", action="store_true", help="the in-process variant (Textual test harness)")
+    ap.add_argument("--modes", default="own,in-process", help="real terminal: own, in-process or both")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--pane", choices=["jobs", "metrics", "gpu", "files"], default="jobs")
     ap.add_argument("--no-zoom", action="store_true", help="headless: only the light key (no relayouts)")
     args = ap.parse_args()
     if not args.headless:
-        r = in_terminal(args.seconds, args.rate)
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        results = {
+            mode: in_terminal(args.seconds, args.rate, in_process=mode == "in-process") for mode in modes
+        }
         print(
             f"intern-tui in a real terminal (pty + pyte, 160×45); a local job printing {args.rate:,} lines/s for "
-            f"{args.seconds:g} s plus 4 metric lines/s, the agent stepping every 0.5 s\n"
+            f"{args.seconds:g} s plus 4 metric lines/s, the agent stepping every 0.5 s; `own`: the session in "
+            "its own process (the default), `in-process`: inside the TUI's process (--in-process)\n"
         )
-        print(f"{'phase':<8} {'key':<22} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-        for phase in ("quiet", "flood"):
-            for key, label in (("tab", "tab switch (m / j)"), ("help", "help open / close")):
-                values = r[phase][key]
-                print(
-                    f"{phase:<8} {label:<22} {len(values):>4} {pct(values, 0.5):>8.0f} {pct(values, 0.99):>8.0f} "
-                    f"{max(values) * 1000 if values else float('nan'):>8.0f}"
-                )
-        print(f"\nRSS {r['rss'][0]:.0f} MB before the flood, {r['rss'][1]:.0f} MB during it")
+        print(f"{'mode':<11} {'phase':<8} {'key':<22} {'n':>4} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for mode, r in results.items():
+            for phase in ("quiet", "flood"):
+                for key, label in (("tab", "tab switch (m / j)"), ("help", "help open / close")):
+                    values = r[phase][key]
+                    print(
+                        f"{mode:<11} {phase:<8} {label:<22} {len(values):>4} {pct(values, 0.5):>8.0f} "
+                        f"{pct(values, 0.99):>8.0f} {max(values) * 1000 if values else float('nan'):>8.0f}"
+                    )
+        for mode, r in results.items():
+            print(
+                f"RSS of the TUI ({mode}): {r['rss'][0]:.0f} MB before the flood, {r['rss'][1]:.0f} MB during it"
+            )
         return
     r = asyncio.run(run(args.seconds, args.rate, args.batch, args.pane))
     print(

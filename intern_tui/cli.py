@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(sub, "tui", "open the TUI (the default command)")
     add_tui_arguments(p)
+    _in_process_option(p)
     add_agent_options(p)
     add_display_options(p)
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "tui"]  # the default: not listed
@@ -187,6 +188,10 @@ def _detach_option(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the session in its own background process and return; follow it with intern-tui attach",
     )
+    _in_process_option(p)
+
+
+def _in_process_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--in-process",
         action="store_true",

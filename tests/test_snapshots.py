@@ -4,6 +4,7 @@ and a wide terminal size, a pane switched in the narrow layout, and the light th
 from pathlib import Path
 
 import pytest
+from textual.worker import WorkerState
 
 from intern_tui.agent.session import Runtime
 from intern_tui.store.transfer import import_events
@@ -30,12 +31,15 @@ def settle(*keys):
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.3)
-        for _ in range(
-            50
-        ):  # plots are drawn in worker threads: until none is running (a resize may start one)
+        # Plots are drawn in worker threads (a resize or a debounce timer may start another): wait until
+        # none is pending or running three checks in a row.
+        quiet = 0
+        for _ in range(100):
             await pilot.app.workers.wait_for_complete()
             await pilot.pause(0.1)
-            if not any(w.is_running for w in pilot.app.workers):
+            busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in pilot.app.workers)
+            quiet = 0 if busy else quiet + 1
+            if quiet >= 3:
                 break
         pilot.app.clear_notifications()
         await pilot.pause(0.1)

@@ -307,3 +307,17 @@ async def test_a_start_failure_returns_to_the_form_with_what_was_typed(runtime, 
         await until(pilot, lambda: isinstance(app.screen, NewSessionScreen))
         assert app.screen.query_one("#task").text == "keep this task"
         assert app.screen.query_one("#model").value == f"script:{bad}"
+
+
+def test_the_stream_s_shared_markdown_parser_renders_as_rich_s_own():
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from intern_tui.tui.widgets.stream import StreamMarkdown
+
+    text = "# Plan\n\nTry **DPO** with `beta=0.1`:\n\n- a\n- b\n\n```python\nx = 1\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    console = Console(width=72, color_system="truecolor")
+    assert console.render_lines(StreamMarkdown(text)) == console.render_lines(Markdown(text))
+    assert (
+        StreamMarkdown("one").markup == "one" and StreamMarkdown("two").parsed != StreamMarkdown("one").parsed
+    )

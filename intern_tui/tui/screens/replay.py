@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import threading
 import time
 from collections.abc import Iterator
 
@@ -42,6 +43,7 @@ FIRST_BATCH = 2_000  # events folded before the first frame
 LOAD_BATCH = 10_000  # events read per query after that
 FOLD_CHUNK = 500  # events folded per hold of the model's lock (a few ms)
 PROGRESS_EVERY_S = 0.25
+FIRST_PAINT_WAIT_S = 2.0  # the loader waits at most this long for the first frame before going on
 
 # The bulk kinds come without their payload: a log chunk needs only its job id here (SQLite extracts it),
 # a GPU sample nothing; both are read back by seq when a pane shows them.
@@ -90,7 +92,8 @@ def load_in_background(app, store, session_id: str, show, progress, done) -> Non
     after the first batch) returns the screen; `progress` and `done` are posted to it."""
     conn = store.connect()
     try:
-        total = conn.execute("SELECT count(*) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+        # seqs run 1, 2, 3… with no gap: the last one is the count, from the primary key (count(*) scans)
+        total = conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
         if not total:
             app.call_from_thread(app.notify, "that session has no events", severity="warning")
             return
@@ -108,6 +111,8 @@ def load_in_background(app, store, session_id: str, show, progress, done) -> Non
                 time.sleep(0)
             if screen is None:
                 screen = app.call_from_thread(show, model, total)
+                # Let the first frame paint before folding on: the loader and the UI share one interpreter.
+                screen.painted.wait(FIRST_PAINT_WAIT_S)
             elif time.monotonic() - reported > PROGRESS_EVERY_S:
                 reported = time.monotonic()
                 screen.post_message(progress(model.last_seq))
@@ -222,6 +227,7 @@ class ReplayScreen(DashboardScreen):
         # The session's event count while the rest is still loading, else None. (Not `loading`: that is
         # Textual's own reactive, which covers the screen with a loading indicator.)
         self.loading_total: int | None = None
+        self.painted = threading.Event()  # set once the first frame is on screen
 
     def compose_top(self) -> ComposeResult:
         yield Timeline(id="timeline")
@@ -229,6 +235,7 @@ class ReplayScreen(DashboardScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._draw_timeline()
+        self.call_after_refresh(self.painted.set)
 
     # -- seeking ------------------------------------------------------------------------------------------
 

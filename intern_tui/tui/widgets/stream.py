@@ -30,6 +30,24 @@ SCREENS_KEPT = 2  # a rebuild draws the newest items until they fill this many p
 CACHE_ITEMS = 400  # rendered items kept (per width)
 
 
+class StreamMarkdown(Markdown):
+    """rich's Markdown with one shared parser: rich builds a new MarkdownIt (rules, linkify) for every
+    instance, ~5 ms each, which a replay seek that renders a screen of thoughts pays several times."""
+
+    _parser = None
+    _defaults: dict | None = None
+
+    def __init__(self, markup: str) -> None:  # noqa: D107 (rich's __init__ is what this avoids)
+        if StreamMarkdown._parser is None:
+            from markdown_it import MarkdownIt
+
+            StreamMarkdown._parser = MarkdownIt().enable("strikethrough").enable("table")  # as rich's
+            StreamMarkdown._defaults = dict(vars(Markdown("")))  # rich's defaults for every other field
+        self.__dict__.update(StreamMarkdown._defaults)
+        self.markup = markup
+        self.parsed = StreamMarkdown._parser.parse(markup)
+
+
 class _Lines:
     """Already-rendered lines, written to the log without rendering the item again."""
 
@@ -57,6 +75,7 @@ class AgentStream(RichLog):
         self.border_title = "Agent"
         self.expanded: set[int] = set()
         self._cache: OrderedDict[tuple, list[list[Segment]]] = OrderedDict()
+        self._generation = 0  # bumped by every rebuild and append: a deferred fill knows it is stale
 
     class NeedsRebuild(Message):
         """The stream's width changed: its lines were wrapped for another width and must be redrawn."""
@@ -72,6 +91,8 @@ class AgentStream(RichLog):
             self.post_message(self.NeedsRebuild())
 
     def append_items(self, items: list[StreamItem]) -> None:
+        if items:
+            self._generation += 1
         width = self.scrollable_content_region.width
         self.rendered_width = width
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
@@ -83,11 +104,29 @@ class AgentStream(RichLog):
 
     def rebuild(self, items: list[StreamItem], window: int = REPLAY_WINDOW) -> None:
         """Redraw from scratch (replay, resume, resize): the newest items up to the chosen point, as many
-        as fill SCREENS_KEPT pane heights (at most `window`)."""
+        as fill SCREENS_KEPT pane heights (at most `window`). The screen that shows is drawn now; the ones
+        above it right after that frame, so a seek is on screen before the scroll-back is rendered."""
+        self._generation += 1
+        height = max(self.scrollable_content_region.height, 20)
+        if self._draw(items, window, room=height + 2):
+            generation = self._generation
+            self.call_after_refresh(self._fill_above, items, window, generation)
+
+    def _fill_above(self, items: list[StreamItem], window: int, generation: int) -> None:
+        """After a rebuild's first frame: draw again with SCREENS_KEPT screens, unless the stream moved on
+        since (another rebuild, new items, the user scrolled)."""
+        stale = generation != self._generation or not self.is_mounted
+        if stale or not self.shown or not self.is_vertical_scroll_end:
+            return
+        rendered = self.rendered
+        self._draw(items, window, room=SCREENS_KEPT * max(self.scrollable_content_region.height, 20))
+        self.rendered = rendered
+
+    def _draw(self, items: list[StreamItem], window: int, room: int) -> bool:
+        """Clear, then draw the newest items that fill `room` lines; True if older ones were left out."""
         self.clear()
         self.rendered = 0
         width = self.scrollable_content_region.width
-        room = SCREENS_KEPT * max(self.scrollable_content_region.height, 20)
         first, lines = len(items), 0
         while first > 0 and len(items) - first < window and lines < room:
             first -= 1
@@ -97,6 +136,7 @@ class AgentStream(RichLog):
         self.append_items(items[first:])
         self.rendered = len(items)
         self.scroll_end(animate=False)
+        return first > 0 and len(items) - first < window
 
     def item_lines(self, item: StreamItem, width: int) -> list[list[Segment]]:
         """The item rendered at `width` (cached: a seek back and forth renders nothing twice)."""
@@ -133,7 +173,7 @@ class AgentStream(RichLog):
             )
         if kind == "thought":
             header = Text.assemble((f"{g.thought} {step}", "bold cyan"))
-            return Group(Text(""), header, Padding(Markdown(item.text or "…"), (0, 0, 0, 2)))
+            return Group(Text(""), header, Padding(StreamMarkdown(item.text or "…"), (0, 0, 0, 2)))
         if kind in ("retry", "cutoff"):
             return Padding(Text(f"{g.warn} {item.text}", style="yellow"), (0, 0, 0, 2))
         if kind == "code":
@@ -182,7 +222,7 @@ class AgentStream(RichLog):
             return Group(
                 Text(""),
                 Text(f"{g.final} FINAL ANSWER", style="bold green"),
-                Padding(Markdown(item.text), (0, 0, 0, 2)),
+                Padding(StreamMarkdown(item.text), (0, 0, 0, 2)),
             )
         if kind == "control":
             return Text(f"── {item.text} ──", style="dim italic")
