@@ -15,10 +15,6 @@ def add_tui_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_display_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ascii", action="store_true", help="ASCII symbols only (terminals without good Unicode)")
-
-
 def run_tui(
     args: argparse.Namespace,
     home: Path,
