@@ -137,3 +137,14 @@ def write_config(home: Path, text: str) -> None:
     path = home.parent / "config" / "intern-tui" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{text}\n{TEST_CONFIG}" if "[research]" not in text else text)
+
+
+def load_trainer_state(book, job_id: str, path: Path) -> int:
+    """Feed a trainer_state.json into a MetricsBook through the reader the job watcher uses; returns the
+    entries used."""
+    from intern_tui.jobs.metrics import parse_trainer_state
+
+    entries = parse_trainer_state(path)
+    for step, values in entries:
+        book.add(job_id, step, values)
+    return len(entries)

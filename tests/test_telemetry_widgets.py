@@ -7,13 +7,14 @@ import os
 import random
 
 import pytest
+from helpers import load_trainer_state
 from nvml_fake import h100_fake
 from textual.app import App, ComposeResult
 from textual.widgets import Select, Static, Tabs
 
 from intern_tui.telemetry import fmt
 from intern_tui.telemetry.gpu import GpuSampler, read_snapshot
-from intern_tui.telemetry.series import MetricsBook, load_trainer_state
+from intern_tui.telemetry.series import MetricsBook
 from intern_tui.tui.widgets.gpu_pane import GpuPane
 from intern_tui.tui.widgets.metrics_pane import REWARD_FNS, MetricsPane, MetricsPlot
 

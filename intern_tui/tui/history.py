@@ -18,7 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..telemetry.series import Downsampled, MetricsBook, Series, downsample, to_number
+from ..metric_values import to_number
+from ..telemetry.series import Downsampled, MetricsBook, Series, downsample
 
 CACHE_SIZE = 4_096  # parsed payloads kept (a log pane's tail plus a GPU sparkline's history, with room)
 FETCH_CHUNK = 500  # seqs per SELECT … IN (…)
