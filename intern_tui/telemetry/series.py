@@ -305,13 +305,21 @@ class MetricsBook:
 
     def alerts_for(self, metric: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
         """Alerts with a step that concern `metric` (or name no metric), optionally of one job."""
-        return [
-            a
-            for a in self.alerts
-            if a["step"] is not None
-            and (metric is None or a["metric"] in (None, metric))
-            and (job_id is None or a["job_id"] in (None, job_id))
-        ]
+        return alerts_matching(self.alerts, metric, job_id)
+
+
+def alerts_matching(
+    alerts: Iterable[dict[str, Any]], metric: str | None, job_id: str | None
+) -> list[dict[str, Any]]:
+    """The alerts with a step that concern `metric` (or name no metric) and `job_id` (or name no job);
+    None matches every metric or job."""
+    return [
+        a
+        for a in alerts
+        if a["step"] is not None
+        and (metric is None or a["metric"] in (None, metric))
+        and (job_id is None or a["job_id"] in (None, job_id))
+    ]
 
 
 def group_names(names: Iterable[str]) -> dict[str, list[str]]:
