@@ -54,3 +54,22 @@ def test_home_given_before_or_after_the_command_is_the_one_used(home, tmp_path, 
 def test_an_unknown_option_is_a_usage_error(home, capsys):
     assert main(["sessions", "list", "--bogus"]) == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "expected"),
+    [
+        (True, {}, True),
+        (False, {"INTERN_TUI_ASCII": "1"}, True),
+        (False, {"TERM": "linux"}, True),  # the Linux console's font lacks the glyphs
+        (False, {"TERM": "xterm-256color"}, False),
+    ],
+)
+def test_ascii_from_the_flag_the_environment_or_the_linux_console(monkeypatch, flag, env, expected):
+    from intern_tui.tui.glyphs import want_ascii
+
+    monkeypatch.delenv("INTERN_TUI_ASCII", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert want_ascii(flag) is expected
