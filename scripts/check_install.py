@@ -28,6 +28,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# Nothing reaches the network (the tests set the same in tests/conftest.py; this script also runs alone).
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
@@ -129,10 +130,11 @@ def probe(target: Path, cwd: Path, env: dict[str, str]) -> dict:
 
 def run_demo(target: Path, cwd: Path, env: dict[str, str], approve: bool) -> dict:
     """`intern-tui demo --headless` by the installed console script; the session as `sessions show` says."""
-    script = target / "bin" / "intern-tui"
-    argv = [str(script), "demo", "--headless", "--json", *(["--yes"] if approve else [])]
+    # The console script pip wrote, run by our interpreter (a noexec /tmp would refuse to execute it).
+    cli = [sys.executable, str(target / "bin" / "intern-tui")]
+    argv = [*cli, "demo", "--headless", "--json", *(["--yes"] if approve else [])]
     _run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, timeout=900)
-    detail = json.loads(_run([str(script), "sessions", "show", "last", "--json"], cwd=cwd, env=env).stdout)
+    detail = json.loads(_run([*cli, "sessions", "show", "last", "--json"], cwd=cwd, env=env).stdout)
     policy = target / "intern_tui" / "demo" / "demo.jsonl"
     if detail["model"] != f"script:{policy}":
         raise CheckFailed(f"the demo ran {detail['model']}, not the installed policy {policy}")
@@ -151,7 +153,7 @@ def _run(
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
         raise CheckFailed(
-            f"{Path(argv[0]).name} {' '.join(argv[1:3])} … exited {result.returncode}: " + " | ".join(tail)
+            f"{' '.join(Path(a).name for a in argv[:4])} … exited {result.returncode}: " + " | ".join(tail)
         )
     return result
 
