@@ -30,7 +30,7 @@ from intern_tui.telemetry.gpu import GpuSampler  # noqa: E402
 from intern_tui.tui.widgets.gpu_pane import GpuPane  # noqa: E402
 
 GIB = 1024**3
-FIXTURE = ROOT.parent / "shared" / "fixtures" / "nvidia_smi_h100x2.txt"
+FIXTURE = ROOT / "tests" / "fixtures" / "nvidia_smi_h100x2.txt"
 
 
 def _job_processes(n: int) -> tuple[subprocess.Popen, list[int]]:

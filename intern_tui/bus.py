@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from .events import Event, dumps
@@ -80,10 +80,6 @@ class EventBus:
     def publish(self, event: Event) -> None:
         for sub in self._subs:
             sub.put(event)
-
-    def publish_many(self, events: Iterable[Event]) -> None:
-        for event in events:
-            self.publish(event)
 
 
 class Emitter:

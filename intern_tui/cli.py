@@ -49,28 +49,39 @@ An autonomous ML-engineering agent for LLM post-training, supervised from a full
 IDs may be abbreviated to any unique prefix, or 'last'."""
 
 EPILOG = """\
+global options (before or after the command): --home DIR, --theme NAME, --ascii
 data: --home DIR, else $INTERN_TUI_HOME, else ~/.local/share/intern-tui (sessions.db + workspaces/)
 config: ~/.config/intern-tui/config.toml (model, keymap, theme, budget, [mirror]) — see the README
 exit codes: 0 success, 1 runtime failure, 2 usage error or bad input"""
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Options accepted before the command and after it (and after a subcommand's action).
+
+    The top-level parser sets the defaults; on the commands' parsers an option that is not given leaves
+    no trace (SUPPRESS), so `intern-tui --home X sessions list` keeps the X given before the command."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument(
         "--home", metavar="DIR", default=default, help="data directory (sessions.db, workspaces)"
     )
     parser.add_argument("--theme", metavar="NAME", default=default, help="colour theme for the TUI")
+    parser.add_argument(
+        "--ascii",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="ASCII symbols only (terminals without good Unicode)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .commands import gpu as gpu_cmd
     from .commands import mirror as mirror_cmd
     from .commands.run import add_agent_options, add_run_arguments
-    from .commands.tui import add_display_options, add_tui_arguments
+    from .commands.tui import add_tui_arguments
 
     parser = argparse.ArgumentParser(
         prog="intern-tui",
-        usage="intern-tui [--home DIR] [--model M] [TASK] | intern-tui [--home DIR] COMMAND ...",
+        usage="intern-tui [GLOBAL OPTIONS] [--model M] [TASK] | intern-tui [GLOBAL OPTIONS] COMMAND ...",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -90,26 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_tui_arguments(p)
     _in_process_option(p)
     add_agent_options(p)
-    add_display_options(p)
     sub._choices_actions = [a for a in sub._choices_actions if a.dest != "tui"]  # the default: not listed
 
     p = command(sub, "demo", "offline demo: a scripted policy trains a tiny model on CPU, end to end")
     p.add_argument("--yes", action="store_true", help="approve the training jobs without asking")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
     p.add_argument("--json", action="store_true", help="headless: one JSON event per line")
-    add_display_options(p)
 
     p = command(sub, "run", "run the agent on a task (TUI, or --headless)")
     add_run_arguments(p)
     _detach_option(p)
-    add_display_options(p)
 
     p = command(sub, "resume", "continue a stopped session (memory rebuilt from its events)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
     _detach_option(p)
     add_agent_options(p)
-    add_display_options(p)
 
     p = command(sub, "fork", "start a new session from the first K steps of a past one")
     p.add_argument("id", metavar="ID")
@@ -118,7 +125,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--headless", action="store_true", help="no TUI: print events to stdout")
     _detach_option(p)
     add_agent_options(p)
-    add_display_options(p)
 
     p = command(sub, "attach", "follow a session running in the background (the newest if no ID)")
     p.add_argument("id", metavar="ID", nargs="?")
@@ -127,14 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--all", action="store_true", help="open the overview of every live session (approve from there)"
     )
-    add_display_options(p)
 
     p = command(sub, "stop", "stop a session running in the background (it stays resumable)")
     p.add_argument("id", metavar="ID")
 
     p = command(sub, "replay", "open a past session read-only, with a timeline")
     p.add_argument("id", metavar="ID")
-    add_display_options(p)
 
     sessions = command(sub, "sessions", "list, show, export, import and delete sessions")
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -214,9 +218,9 @@ def _first_positional(argv: list[str]) -> str | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The command line as a Namespace; `intern-tui [--model M] [TASK]` is the `tui` command. A usage error
+    exits 2 (argparse's own message, or an unknown command's)."""
     first = _first_positional(argv)
     if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
         typo = _looks_like_a_command(first)
@@ -227,9 +231,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"`intern-tui run {first}`",
                 file=sys.stderr,
             )
-            return 2
+            raise SystemExit(2)
         argv = ["tui", *argv]  # `intern-tui [--model M] [TASK]` opens the TUI
-    args = parser.parse_args(argv)
+    return build_parser().parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse's way of ending on --help, --version or a usage error
+        return int(exc.code or 0)
     try:
         return _dispatch(args)
     except InternError as exc:

@@ -144,3 +144,14 @@ def toast_texts(app) -> list[str]:
     from textual.widgets._toast import Toast
 
     return [str(toast.render()) for toast in app.screen.query(Toast)]
+
+
+def load_trainer_state(book, job_id: str, path: Path) -> int:
+    """Feed a trainer_state.json into a MetricsBook through the reader the job watcher uses; returns the
+    entries used."""
+    from intern_tui.jobs.metrics import parse_trainer_state
+
+    entries = parse_trainer_state(path)
+    for step, values in entries:
+        book.add(job_id, step, values)
+    return len(entries)

@@ -1,6 +1,6 @@
 """Test doubles for the remote services the research and Hub tools call (and nothing else).
 
-- `RecordedTransport` serves the recorded API responses in shared/fixtures/http through the real `Http`
+- `RecordedTransport` serves the recorded API responses in tests/fixtures/http through the real `Http`
   layer (caching, retries, error handling all run for real).
 - `FakeHubApi` stands in for `huggingface_hub.HfApi`: search results are built with the real
   `ModelInfo`/`DatasetInfo` parsers from recorded JSON, and every call is recorded.
@@ -16,8 +16,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-
 import intern_tui.tools.hub  # noqa: F401  (registers search_hub, inspect_dataset)
 import intern_tui.tools.papers  # noqa: F401  (registers search_papers, read_paper, paper_citations)
 import intern_tui.tools.planning  # noqa: F401  (registers plan)
@@ -26,9 +24,7 @@ from intern_tui.bus import Emitter, EventBus
 from intern_tui.tools.base import ToolContext, ToolGate
 from intern_tui.tools.http import Http, Request, Response
 
-HTTP_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "http"
-if not HTTP_FIXTURES.is_dir():  # a checkout without ../shared: these tests need the recorded responses
-    pytest.skip(f"recorded HTTP responses not found at {HTTP_FIXTURES}", allow_module_level=True)
+HTTP_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "http"
 DATA = Path(__file__).resolve().parent / "data"
 
 

@@ -1,7 +1,7 @@
 """Hugging Face Jobs runner against a fake HfApi (the remote service is the one thing we may double).
 
 The fake returns real `huggingface_hub.JobInfo` objects built from the reconstructed API shape in
-shared/fixtures/http/hf_jobs_job_info.reconstructed.json, and replays its log from the start on every
+tests/fixtures/http/hf_jobs_job_info.reconstructed.json, and replays its log from the start on every
 request, as the server does.
 """
 

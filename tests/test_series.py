@@ -7,10 +7,11 @@ import math
 import random
 
 import pytest
+from helpers import load_trainer_state
 from textual_plotext.plot import Plot
 
 from intern_tui.events import Event
-from intern_tui.telemetry.series import MetricsBook, Series, downsample, load_trainer_state
+from intern_tui.telemetry.series import MetricsBook, Series, downsample
 
 
 def _render(ds, width=60, height=15) -> str:

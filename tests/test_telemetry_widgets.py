@@ -7,13 +7,14 @@ import os
 import random
 
 import pytest
+from helpers import load_trainer_state
 from nvml_fake import h100_fake
 from textual.app import App, ComposeResult
 from textual.widgets import Select, Static, Tabs
 
 from intern_tui.telemetry import fmt
 from intern_tui.telemetry.gpu import GpuSampler, read_snapshot
-from intern_tui.telemetry.series import MetricsBook, load_trainer_state
+from intern_tui.telemetry.series import MetricsBook
 from intern_tui.tui.widgets.gpu_pane import GpuPane
 from intern_tui.tui.widgets.metrics_pane import REWARD_FNS, MetricsPane, MetricsPlot
 
@@ -296,13 +297,25 @@ async def test_metrics_pane_coalesces_bursts_of_updates(fixtures_dir):
         pane.update_book(book)
         await pilot.pause()
         await pilot.pause()
+        await app.workers.wait_for_complete()
         plot = pane.query_one(MetricsPlot)
+        legend = pane.query_one("#metrics-legend", Static)
         before = plot.builds
-        for i in range(50):  # a 50-event burst arriving in one UI tick
-            book.add("job-1", 201 + i, {"loss": 0.01 * i})
-            pane.update_book(book)
+        bursts, step = 10, 200
+        for _ in range(bursts):  # bursts of 5 updates, a UI tick apart: far quicker than redraw_interval
+            for _ in range(5):
+                step += 1
+                book.add("job-1", step, {"loss": 0.001 * step})
+                pane.update_book(book)
+            await pilot.pause()
+        for _ in range(100):  # the coalesced redraw comes within redraw_interval; wait for it (bounded)
+            if f"@{step}" in str(legend.content):
+                break
+            await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
         await pilot.pause()
-        assert plot.builds - before <= 1
+        assert f"@{step}" in str(legend.content)  # the redraw shows the last burst
+        assert 1 <= plot.builds - before < bursts
         # Another metric changing doesn't rebuild the loss plot once the draw happens.
         pane.draw()
         await pilot.pause()

@@ -260,10 +260,6 @@ class ApprovalQueue:
         for req in waiting:
             self._finish(req, Decision("interrupted", "deny", reason, decided_by="interrupt"))
 
-    def reopen(self) -> None:
-        with self._lock:
-            self._closed = False
-
     def _finish(self, req: Request, decision: Decision) -> bool:
         with self._lock:
             if req.done.is_set():

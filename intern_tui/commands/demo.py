@@ -1,7 +1,7 @@
 """`intern-tui demo`: the whole loop, offline, with no API key and no GPU.
 
-A scripted policy (sessions/demo.jsonl, clearly labelled as such) drives the real agent loop and the real
-tools: it inspects a bundled dataset, builds a training mix that (on purpose) contains benchmark items, so
+A scripted policy (`intern_tui/demo/demo.jsonl`, package data; clearly labelled as such) drives the real
+agent loop and the real tools: it inspects a bundled dataset, builds a training mix that (on purpose) contains benchmark items, so
 the launch approval is flagged by the contamination guard, cleans it and launches again (you approve with
 `a`, or `--yes`), trains a tiny model on CPU for real, evaluates it and the untrained base on the bundled
 tiny-arith benchmark (the Evals pane, `v`), edits a script (the diff shows), runs a short GRPO stage, asks
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib import resources
 from pathlib import Path
 
 from ..errors import InternError
 
-POLICY = Path(__file__).resolve().parents[2] / "sessions" / "demo.jsonl"
+# Package data (its source: intern_tui/demo/policy.py), found wherever intern-tui is installed.
+POLICY = resources.files("intern_tui") / "demo" / "demo.jsonl"
 TASK = (
     "[DEMO — scripted policy, no LLM] Post-train the base model `tiny` (a tiny chat model built on CPU) to "
     "answer arithmetic better, measured on the bundled tiny-arith benchmark: inspect the data, SFT smoke run "
@@ -27,13 +29,18 @@ DENY_PUSH = "the scripted demo never uploads: push_to_hub is denied by default"
 
 
 def run(args: argparse.Namespace, home: Path) -> int:
-    from ..agent.session import SessionOptions
-
     if not POLICY.is_file():
         raise InternError(
-            f"the demo policy is missing ({POLICY})",
-            hint="run the demo from a source checkout of intern-tui (pip install -e .)",
+            f"the demo policy is missing from this installation ({POLICY})",
+            hint="reinstall intern-tui (pip install --force-reinstall intern-tui)",
         )
+    with resources.as_file(POLICY) as policy:  # a real file already, unless installed as a zip
+        return _run(args, home, policy)
+
+
+def _run(args: argparse.Namespace, home: Path, policy: Path) -> int:
+    from ..agent.session import SessionOptions
+
     if args.yes:
         approve = "all"
     elif args.headless:
@@ -48,7 +55,7 @@ def run(args: argparse.Namespace, home: Path) -> int:
         approve = "ask"
     options = SessionOptions(
         task=TASK,
-        model=f"script:{POLICY}",
+        model=f"script:{policy}",
         max_steps=40,
         approve=approve,
         deny_tools={"push_to_hub": DENY_PUSH},

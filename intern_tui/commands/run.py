@@ -20,6 +20,7 @@ from ..agent.models import describe_retry
 from ..config import load_config
 from ..errors import BadInput
 from ..events import Event, Kind
+from ..metric_values import HEADLINE_METRICS
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -320,9 +321,6 @@ class Printer:
                 if text:
                     self.out.write(text + "\n")
         self.out.flush()
-
-
-HEADLINE_METRICS = ("loss", "eval_loss", "reward", "reward_std", "kl", "grad_norm", "learning_rate")
 
 
 def format_event(e: Event) -> str | None:

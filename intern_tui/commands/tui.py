@@ -15,10 +15,6 @@ def add_tui_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_display_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ascii", action="store_true", help="ASCII symbols only (terminals without good Unicode)")
-
-
 def run_tui(
     args: argparse.Namespace,
     home: Path,
@@ -36,6 +32,7 @@ def run_tui(
     window attaches to it) unless --in-process."""
     from ..agent.session import Runtime
     from ..tui.app import InternApp
+    from ..tui.glyphs import want_ascii
     from .run import session_options
 
     config = load_config()
@@ -55,7 +52,7 @@ def run_tui(
             replay_id=replay_id,
             theme=args.theme or config.theme,
             keymap=config.keymap,
-            ascii_only=getattr(args, "ascii", False),
+            ascii_only=want_ascii(getattr(args, "ascii", False)),
             gpu=replay_id is None,
             default_model=getattr(args, "model", None),
             make_options=make_options if replay_id is None else None,

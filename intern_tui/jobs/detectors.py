@@ -3,7 +3,7 @@
 Pure (no I/O); time comes from an injected clock. Every alert fires once per episode: a detector that
 fired stays quiet until the condition has been healthy again for `rearm_after` logging steps.
 
-Rules (chosen to be quiet on healthy real runs — see tests/test_detectors.py against the fixtures):
+Rules (chosen to be quiet on healthy real runs — see tests/test_job_detectors.py against the fixtures):
 - nan_loss (critical): any `*loss` value is NaN or ±inf.
 - divergence (critical) — loss: the median of the last 5 `loss` values is at least twice the lowest such
   median seen so far AND at least 0.5 above it, for 3 logging steps in a row. Medians ignore single

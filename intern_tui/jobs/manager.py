@@ -20,6 +20,7 @@ from secrets import token_hex
 from typing import Any
 
 from ..events import Kind
+from ..metric_values import HEADLINE_METRICS
 from ..tools.base import ToolError
 from ..tools.files import Workspace
 from . import process
@@ -39,8 +40,6 @@ from .metrics import STDOUT_MARKER, MetricsTracker, clean_line
 from .watcher import JobWatcher, WatchState
 
 BACKENDS = ("local", "hf")
-MAIN_METRICS = ("loss", "eval_loss", "reward", "reward_std", "frac_reward_zero_std", "kl", "grad_norm",
-                "learning_rate", "mean_token_accuracy", "rewards/accuracies", "rewards/margins", "epoch")  # fmt: skip
 
 
 @dataclass
@@ -331,7 +330,9 @@ class JobManager:
         job = self._job(job_id)
         tr = job.state.tracker
         trend = {
-            k: {"first": r[0], "min": r[1], "max": r[2]} for k, r in tr.ranges.items() if k in MAIN_METRICS
+            k: {"first": r[0], "min": r[1], "max": r[2]}
+            for k, r in tr.ranges.items()
+            if k in HEADLINE_METRICS
         }
         return {
             "job_id": job_id,
@@ -471,7 +472,7 @@ def _same_process(row: dict[str, Any]) -> bool:
 
 
 def _main_metrics(latest: dict[str, float]) -> dict[str, float]:
-    return {k: latest[k] for k in MAIN_METRICS if k in latest}
+    return {k: latest[k] for k in HEADLINE_METRICS if k in latest}
 
 
 def _token() -> str:

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..metric_values import to_number
+
 # A line our templates print (besides the JSONL file) where the file can't be read, e.g. on HF Jobs.
 STDOUT_MARKER = "@@intern-tui-metric@@"
 
@@ -77,20 +79,6 @@ def is_metric_key(key: str) -> bool:
     return key in METRIC_KEYS or key.startswith(METRIC_PREFIXES)
 
 
-def to_float(value: Any) -> float | None:
-    """A number or a numeric string ('4.02e+04', 'nan') as a float; anything else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 def numeric_values(record: dict[str, Any], skip: Iterable[str] = POSITION_KEYS) -> dict[str, float]:
     """The numeric values of a record (numeric strings converted; NaN/inf kept), without position keys."""
     skip = set(skip)
@@ -98,7 +86,7 @@ def numeric_values(record: dict[str, Any], skip: Iterable[str] = POSITION_KEYS) 
     for key, value in record.items():
         if not isinstance(key, str) or key in skip:
             continue
-        number = to_float(value)
+        number = to_number(value)
         if number is not None:
             out[key] = number
     return out
@@ -176,7 +164,7 @@ def parse_dict_line(line: str) -> dict[str, float] | None:
 def record_step(record: dict[str, Any]) -> int | None:
     """The logging step of a JSONL/trainer_state record (`step`, LLaMA-Factory's `current_steps`, …)."""
     for key in ("step", "current_steps", "global_step"):
-        value = to_float(record.get(key))
+        value = to_number(record.get(key))
         if value is not None and math.isfinite(value):
             return int(value)
     return None

@@ -117,10 +117,11 @@ def bwrap_command(bwrap: str, workspace: Path, python_argv: list[str]) -> list[s
             argv += ["--ro-bind", link, link]
     if os.path.exists("/etc/ld.so.cache"):
         argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    # After the private /tmp: an installation under /tmp (a CI venv, pip --target) would be hidden by it.
     for path in _read_only_paths():
         if not path.startswith("/usr/"):
             argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     # Read-only even here: files change only through the tools, so every write is checked, versioned and
     # recorded (agent code has no `open` anyway; this holds if it ever got one).
     argv += ["--ro-bind", str(workspace), str(workspace), "--chdir", str(workspace)]

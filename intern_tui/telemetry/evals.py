@@ -36,13 +36,3 @@ def results_table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 m["vs_base"] = round(m["score"] - base, 4)
         out.append({**row, "models": models})
     return out
-
-
-def models_in(rows: list[dict[str, Any]]) -> list[str]:
-    """Column order for a benchmark × model grid: models in the order they were first evaluated."""
-    seen: list[str] = []
-    for row in rows:
-        for m in row["models"]:
-            if m["label"] not in seen:
-                seen.append(m["label"])
-    return seen

@@ -8,14 +8,14 @@ keeping each bucket's minimum and maximum, so a single spike in 100k points stay
 
 from __future__ import annotations
 
-import json
 import math
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from ..metric_values import to_number
 
 # Logged by trainers but not worth a plot (counters, timings, end-of-run summaries).
 BOOKKEEPING = frozenset(
@@ -185,21 +185,6 @@ class Series:
         return self._cache[1]
 
 
-def to_number(value: Any) -> float | None:
-    """A metric value as float: numbers and numeric strings ('0.2013', 'nan'); None for anything else.
-    (The same rule as jobs.metrics.to_float, repeated so the dashboard doesn't import the jobs package.)"""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
 class MetricsBook:
     """Every job's metrics, fed from `job_metric` and `alert` events. Use it from one thread (the UI's).
 
@@ -320,13 +305,21 @@ class MetricsBook:
 
     def alerts_for(self, metric: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
         """Alerts with a step that concern `metric` (or name no metric), optionally of one job."""
-        return [
-            a
-            for a in self.alerts
-            if a["step"] is not None
-            and (metric is None or a["metric"] in (None, metric))
-            and (job_id is None or a["job_id"] in (None, job_id))
-        ]
+        return alerts_matching(self.alerts, metric, job_id)
+
+
+def alerts_matching(
+    alerts: Iterable[dict[str, Any]], metric: str | None, job_id: str | None
+) -> list[dict[str, Any]]:
+    """The alerts with a step that concern `metric` (or name no metric) and `job_id` (or name no job);
+    None matches every metric or job."""
+    return [
+        a
+        for a in alerts
+        if a["step"] is not None
+        and (metric is None or a["metric"] in (None, metric))
+        and (job_id is None or a["job_id"] in (None, job_id))
+    ]
 
 
 def group_names(names: Iterable[str]) -> dict[str, list[str]]:
@@ -366,21 +359,3 @@ def _group_of(name: str) -> str:
     if "loss" in lower:
         return "loss"
     return "other"
-
-
-def load_log_history(book: MetricsBook, job_id: str, log_history: Iterable[Mapping[str, Any]]) -> int:
-    """Feed a Trainer's `log_history` (one dict per logging step) into the book; returns entries used."""
-    used = 0
-    for entry in log_history:
-        if not isinstance(entry, Mapping):
-            continue
-        values = {k: v for k, v in entry.items() if k != "step"}
-        if book.add(job_id, entry.get("step"), values) > 0:
-            used += 1
-    return used
-
-
-def load_trainer_state(book: MetricsBook, job_id: str, path: str | Path) -> int:
-    """Feed a checkpoint's `trainer_state.json` into the book; returns entries used."""
-    state = json.loads(Path(path).read_text(encoding="utf-8"))
-    return load_log_history(book, job_id, state.get("log_history") or [])

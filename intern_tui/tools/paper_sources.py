@@ -1,6 +1,6 @@
 """Parsers for the paper APIs the research tools call: arXiv (Atom), Semantic Scholar (JSON), Hugging Face.
 
-Each parser turns one real response shape (see shared/fixtures/http) into compact plain dicts sized for an
+Each parser turns one real response shape (see tests/fixtures/http) into compact plain dicts sized for an
 LLM's context: a title, a short author list, a year, a citation count, a clipped abstract and an id the
 other tools accept. No network here; `papers.py` fetches and calls these.
 """

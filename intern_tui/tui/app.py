@@ -32,7 +32,7 @@ from .screens.modals import (
     RedirectModal,
     StepModal,
 )
-from .state import ACTIVE, SessionModel
+from .state import SessionModel
 from .themes import DEFAULT_THEME, load_themes
 
 log = logging.getLogger(__name__)
@@ -791,6 +791,3 @@ class InternApp(NavigationMixin, App):
     @property
     def status(self) -> str:
         return self.model.status.current
-
-    def is_active(self) -> bool:
-        return self.status in ACTIVE

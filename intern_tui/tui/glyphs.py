@@ -46,6 +46,7 @@ ASCII = {
 
 
 def want_ascii(flag: bool = False) -> bool:
+    """ASCII only: asked for (--ascii, INTERN_TUI_ASCII=1), or the Linux console, whose font lacks the glyphs."""
     if flag or os.environ.get("INTERN_TUI_ASCII") == "1":
         return True
     return os.environ.get("TERM") == "linux"

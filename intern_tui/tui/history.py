@@ -18,7 +18,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..telemetry.series import Downsampled, MetricsBook, Series, downsample, to_number
+from ..metric_values import to_number
+from ..telemetry.series import Downsampled, MetricsBook, Series, alerts_matching, downsample
 
 CACHE_SIZE = 4_096  # parsed payloads kept (a log pane's tail plus a GPU sparkline's history, with room)
 FETCH_CHUNK = 500  # seqs per SELECT … IN (…)
@@ -258,13 +259,7 @@ class BookAsOf:
         return self._groups
 
     def alerts_for(self, metric: str | None = None, job_id: str | None = None) -> list[dict[str, Any]]:
-        return [
-            a
-            for a in self.alerts
-            if a["step"] is not None
-            and (metric is None or a["metric"] in (None, metric))
-            and (job_id is None or a["job_id"] in (None, job_id))
-        ]
+        return alerts_matching(self.alerts, metric, job_id)
 
     def latest(self, job_id: str) -> dict[str, float]:
         out = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -99,7 +98,3 @@ class CompareModal(ModalScreen[set[str] | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def own_runs(jobs: list[str], jobs_about: dict[str, Any]) -> list[Run]:
-    return [Run(job, None, job, str(jobs_about.get(job, "this session"))) for job in jobs]

@@ -8,10 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Log
 
+from ...metric_values import HEADLINE_METRICS
 from ..state import JobItem
 from .header import fmt_duration
 
-KEY_METRICS = ("loss", "reward")
 MAX_LINES_PER_FRAME = 120
 
 
@@ -72,7 +72,8 @@ class JobsPane(Vertical):
     @staticmethod
     def _cells(job: JobItem, at: int | None) -> tuple[str, ...]:
         end = job.ended_ts if job.status_at(at) != "running" else time.time()
-        latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in KEY_METRICS[:2] if k in job.latest)
+        shown = [k for k in HEADLINE_METRICS if k in job.latest][:2]
+        latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in shown)
         return (
             job.id.removeprefix("job-"),
             job.script if job.backend == "local" else f"{job.script} (hf)",

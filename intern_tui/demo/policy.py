@@ -1,7 +1,7 @@
 """Source of `demo.jsonl`, the scripted policy `intern-tui demo` replays through the real agent loop.
 
 Each turn is what an LLM would have written: a thought and the code the agent runs. Regenerate with
-`python sessions/demo_policy.py` after editing (the JSONL is what ships and what the tests use).
+`python -m intern_tui.demo.policy` after editing (the JSONL is what ships and what the tests use).
 """
 
 import json
