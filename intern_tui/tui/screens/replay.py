@@ -42,7 +42,7 @@ MAX_GAP_S = 1.0  # idle stretches longer than this play in one second
 FIRST_BATCH = 2_000  # events folded before the first frame
 LOAD_BATCH = 10_000  # events read per query after that
 FOLD_CHUNK = 500  # events folded per hold of the model's lock (a few ms)
-PROGRESS_EVERY_S = 0.25
+PROGRESS_EVERY_S = 1.0  # each progress redraw competes with the loader for the interpreter
 FIRST_PAINT_WAIT_S = 2.0  # the loader waits at most this long for the first frame before going on
 
 # The bulk kinds come without their payload: a log chunk needs only its job id here (SQLite extracts it),
