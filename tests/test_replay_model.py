@@ -64,3 +64,36 @@ def test_metrics_as_of_an_event_are_the_points_logged_by_then():
     timeline.add(200, "job-1", 3, {"loss": 9.0})
     assert len(timeline.as_of(150).get("loss", "job-1")) == 9  # step 3's point was rewritten at seq 200
     assert list(timeline.as_of(200).get("loss", "job-1").values)[2] == 9.0
+
+
+def test_a_live_window_s_history_fold_reads_only_what_it_keeps_and_answers_the_same(home):
+    """Attach and resume fold the stored history with old log chunks and GPU samples counted, not read:
+    the live model must end exactly as the plain fold of every event leaves it."""
+    from intern_tui.tui.history import fold_history
+
+    rt = Runtime.open(home)
+    sid = build_session(rt, 12_000, seed=5)
+    conn = rt.store.connect()
+    plain = SessionModel(live=True, max_log_lines=300, max_gpu=50)
+    plain.apply_all(iter_events(conn, sid))
+    folded = SessionModel(live=True, max_log_lines=300, max_gpu=50)
+    fold_history(conn, sid, folded)
+    assert folded.last_seq == plain.last_seq == 12_000
+    assert plain.jobs and set(folded.jobs) == set(plain.jobs)
+    for job_id, job in plain.jobs.items():
+        other = folded.jobs[job_id]
+        assert list(other.log) == list(job.log) and other.log_total == job.log_total > 300
+        assert other.latest == job.latest and other.status == job.status
+    assert list(folded.gpu) == list(plain.gpu) and len(plain.gpu) == 50
+    assert [(i.seq, i.text) for i in folded.stream] == [(i.seq, i.text) for i in plain.stream]
+    assert folded.metrics == plain.metrics
+    # and up to an earlier event (what a resume folds before the agent goes on)
+    early = SessionModel(live=True, max_log_lines=300, max_gpu=50)
+    fold_history(conn, sid, early, upto_seq=5_000)
+    reference = SessionModel(live=True, max_log_lines=300, max_gpu=50)
+    reference.apply_all(iter_events(conn, sid, upto_seq=5_000))
+    assert early.last_seq == reference.last_seq == 5_000
+    assert {j: list(x.log) for j, x in early.jobs.items()} == {
+        j: list(x.log) for j, x in reference.jobs.items()
+    }
+    rt.close()

@@ -200,3 +200,82 @@ def pending_requests(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             " ORDER BY requested_at"
         )
     )
+
+
+ELIDED = "elided"  # the kind of a history row folded without its payload (an old GPU sample)
+
+
+def log_tail_starts(
+    conn: sqlite3.Connection, session_id: str, keep_lines: int, upto_seq: int | None = None
+) -> dict[str, int]:
+    """Per job: the seq of its oldest log chunk still among its last `keep_lines` lines. Older chunks
+    need not be read to show the log as a live window keeps it (SQLite counts the lines, in C)."""
+    sql = (
+        "SELECT seq, json_extract(payload, '$.job_id'), coalesce(json_array_length(payload, '$.lines'), 1)"
+        " FROM events WHERE session_id = ? AND kind = 'job_log'"
+    )
+    args: list[Any] = [session_id]
+    if upto_seq is not None:
+        sql += " AND seq <= ?"
+        args.append(upto_seq)
+    starts: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for seq, job_id, lines in conn.execute(sql + " ORDER BY seq DESC", args):
+        if seen.get(job_id, 0) < keep_lines:
+            seen[job_id] = seen.get(job_id, 0) + lines
+            starts[job_id] = seq
+    return starts
+
+
+def iter_history(
+    conn: sqlite3.Connection,
+    session_id: str,
+    *,
+    log_starts: dict[str, int],
+    gpu_from: int,
+    upto_seq: int | None = None,
+    batch: int = 5000,
+) -> Iterator[Event]:
+    """A session's events in seq order for a live window's history: a log chunk older than its job's
+    start in `log_starts` comes as `{"job_id", "elided_lines", "progress"}` (counted, not decoded), a GPU
+    sample older than `gpu_from` as an ELIDED event. Everything else whole."""
+    cut = min([*log_starts.values(), gpu_from])
+    sql = (
+        "SELECT seq, ts, kind, step,"
+        " CASE WHEN kind IN ('job_log', 'gpu_sample') AND seq < ? THEN NULL ELSE payload END,"
+        " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.job_id') END,"
+        " CASE WHEN kind = 'job_log' THEN coalesce(json_array_length(payload, '$.lines'), 1) END,"
+        " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.progress') END"
+        " FROM events WHERE session_id = ? AND seq > ?"
+    )
+    if upto_seq is not None:
+        sql += f" AND seq <= {int(upto_seq)}"
+    sql += " ORDER BY seq LIMIT ?"
+    loads = json.loads
+    last = 0
+    while True:
+        rows = conn.execute(sql, (cut, session_id, last, batch)).fetchall()
+        for seq, ts, kind, step, payload, job_id, lines, progress in rows:
+            if kind == "job_log" and seq < log_starts.get(job_id, 0):
+                elided = {"job_id": job_id, "elided_lines": lines, "progress": progress}
+                yield Event(session_id, seq, ts, kind, step, elided, "")
+            elif kind == "gpu_sample" and seq < gpu_from:
+                yield Event(session_id, seq, ts, ELIDED, step, {}, "")
+            else:
+                yield Event(session_id, seq, ts, kind, step, loads(payload), payload)
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
+def gpu_history_start(
+    conn: sqlite3.Connection, session_id: str, keep: int, upto_seq: int | None = None
+) -> int:
+    """The seq of the oldest of the last `keep` GPU samples (0 when there are fewer)."""
+    sql = "SELECT seq FROM events WHERE session_id = ? AND kind = 'gpu_sample'"
+    args: list[Any] = [session_id]
+    if upto_seq is not None:
+        sql += " AND seq <= ?"
+        args.append(upto_seq)
+    rows = conn.execute(sql + " ORDER BY rowid DESC LIMIT ?", (*args, keep)).fetchall()
+    return min(r[0] for r in rows) if len(rows) >= keep else 0

@@ -287,7 +287,7 @@ class InternApp(NavigationMixin, App):
     def _attach_to(self, session_id: str) -> None:
         """In the worker: connect to the session process, fold the stored history, then stream the rest."""
         from ..host.client import SessionClient
-        from ..store.queries import iter_events
+        from .history import fold_history
 
         self._preloading = True  # the pump waits for the history
         try:
@@ -300,7 +300,7 @@ class InternApp(NavigationMixin, App):
         model = SessionModel(live=True)
         conn = self.runtime.store.connect()
         try:
-            model.apply_all(iter_events(conn, session_id))
+            fold_history(conn, session_id, model)
         except Exception:  # the live part still shows; the history is in the store for replay
             log.exception("loading the session's history failed")
         finally:
@@ -396,13 +396,13 @@ class InternApp(NavigationMixin, App):
     def _history_model(self, session_id: str, upto_seq: int) -> SessionModel:
         """In the worker: fold a resumed or forked session's stored history (it grows with the log, so
         never on the UI thread)."""
-        from ..store.queries import iter_events
+        from .history import fold_history
 
         self.runtime.writer.flush()  # events the session emitted while being set up are in the store
         model = SessionModel(live=True)
         conn = self.runtime.store.connect()
         try:
-            model.apply_all(iter_events(conn, session_id, upto_seq=upto_seq))
+            fold_history(conn, session_id, model, upto_seq=upto_seq)
         finally:
             conn.close()
         return model

@@ -310,3 +310,20 @@ class OverlaidBook:
 
     def latest(self, job_id: str) -> dict[str, float]:
         return self._base.latest(job_id) or self._overlay.latest(job_id)
+
+
+def fold_history(conn: sqlite3.Connection, session_id: str, model, upto_seq: int | None = None) -> None:
+    """Fold a session's stored history into a live `SessionModel` (attach, resume): what the live window
+    keeps in full, and of what it would drop anyway — log lines beyond each job's kept tail, GPU samples
+    beyond the kept history — only the count. A long session's job logs are most of its events, so this
+    reads a fraction of the JSON the plain fold would."""
+    from ..store.queries import gpu_history_start, iter_events, iter_history, log_tail_starts
+
+    if not model.live or not model.max_log_lines or model.gpu.maxlen is None:
+        model.apply_all(iter_events(conn, session_id, upto_seq=upto_seq))
+        return
+    log_starts = log_tail_starts(conn, session_id, model.max_log_lines, upto_seq)
+    gpu_from = gpu_history_start(conn, session_id, model.gpu.maxlen, upto_seq)
+    model.apply_all(
+        iter_history(conn, session_id, log_starts=log_starts, gpu_from=gpu_from, upto_seq=upto_seq)
+    )

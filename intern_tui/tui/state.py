@@ -594,6 +594,9 @@ def _job_log(m: SessionModel, e: Event) -> set[str]:
         return _NOTHING
     if e.payload.get("progress") is not None:  # a progress bar still being redrawn (tqdm)
         job.progress = e.payload["progress"]
+    if "elided_lines" in e.payload:  # history older than the kept tail: counted, not read (fold_history)
+        job.log_total += e.payload["elided_lines"]
+        return _LOGS
     lines = _lines(e.payload)
     job.log.extend((e.seq, line) for line in lines)
     job.log_total += len(lines)
