@@ -112,7 +112,7 @@ async def test_a_resumed_sessions_history_is_folded_in_a_worker(runtime, tmp_pat
     cp.release("one")
     assert first.wait(30) and first.status == "interrupted"
     gate, entered = threading.Event(), threading.Event()
-    monkeypatch.setattr(queries, "iter_events", blocking(queries.iter_events, gate, entered))
+    monkeypatch.setattr(queries, "iter_history", blocking(queries.iter_history, gate, entered))
     app = InternApp(runtime, resume_id=first.emitter.session_id)
     async with app.run_test(size=(140, 40)) as pilot:
         await until(pilot, entered.is_set)

@@ -745,7 +745,6 @@ _HEADER = frozenset({"header"})
 _LOGS = frozenset({"logs"})
 _GPU = frozenset({"gpu"})
 _METRICS_JOBS = frozenset({"metrics", "jobs"})
-_QUIET_KINDS = frozenset({"job_log", "gpu_sample", "job_metric"})  # don't touch the header
 
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,
