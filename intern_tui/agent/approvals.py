@@ -7,6 +7,11 @@ never runs without one. Policies:
 - `all`: approve at once, within the budget.
 "Always allow" approves later calls of the same tool for this session, also within the budget. The budget
 (GPU-hours and/or dollars, from the calls' estimates) caps what is ever approved without a human.
+
+Re-executing a recorded session (a `script:` policy exported with its decisions) replays each recorded
+decision before any policy applies: the same approvals, edits and denials, each recorded with
+`decided_by: "replay"`, `replayed: true` and who decided originally (`recorded_by`). A replayed approval
+still has to fit the budget, and a flagged request is only approved again if a person approved it.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class Decision:
     reason: str | None = None
     edited: dict[str, Any] | None = None
     decided_by: str = "user"
+    recorded_by: str | None = None  # a replayed decision: who made it in the recorded session
 
     @property
     def approved(self) -> bool:
@@ -129,6 +135,7 @@ class ApprovalQueue:
         flush: Callable[[], Any] | None = None,
         timeout: float | None = None,
         deny_tools: dict[str, str] | None = None,
+        recorded: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None,
     ):
         if policy not in ("ask", "none", "all"):
             raise ValueError(f"unknown approval policy {policy!r}")
@@ -142,6 +149,8 @@ class ApprovalQueue:
         self.deny_tools = dict(
             deny_tools or {}
         )  # tool -> reason: refused without asking (e.g. the demo's uploads)
+        # (tool, arguments) -> the recorded decision for this request, or None (a re-executed session)
+        self.recorded = recorded
         self._pending: dict[str, Request] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -177,7 +186,9 @@ class ApprovalQueue:
         if closed:
             self._finish(req, Decision("interrupted", "deny", "the run is stopping", decided_by="interrupt"))
         else:
-            self._auto_decide(req)
+            self._replay(req)
+            if not req.done.is_set():
+                self._auto_decide(req)
         if not req.done.is_set() and self.flush:
             self.flush()  # the request is on disk before we wait on a human
         if not req.done.is_set() and self.on_request:
@@ -189,6 +200,28 @@ class ApprovalQueue:
             )
         assert req.decision is not None
         return req.decision
+
+    def _replay(self, req: Request) -> None:
+        """Decide as the recorded session did, when it recorded a decision for this request."""
+        if self.recorded is None:
+            return
+        rec = self.recorded(req.tool, req.view.get("arguments"))
+        if not rec or rec.get("decision") not in DECISIONS + ("auto",):
+            return
+        by = str(rec.get("decided_by") or "user")
+        if rec.get("status") == "approved":
+            if req.estimate.get("flags") and by not in ("user", "replay"):
+                return  # a guard fired: only a person's approval is worth replaying
+            ok, _ = self.budget.allows(req.estimate)
+            if not ok:
+                return  # the budget decides (or asks) as usual
+            if rec["decision"] == "always":
+                self.always.add(req.tool)
+            edited = rec.get("edited") if rec["decision"] == "edit" else None
+            decision = Decision("approved", rec["decision"], rec.get("reason"), edited, "replay", by)
+        else:
+            decision = Decision("denied", "deny", rec.get("reason"), None, "replay", by)
+        self._finish(req, decision)
 
     def _auto_decide(self, req: Request) -> None:
         if req.tool in self.deny_tools:
@@ -278,6 +311,8 @@ class ApprovalQueue:
         }
         if decision.edited is not None:
             payload["edited"] = decision.edited
+        if decision.recorded_by is not None:
+            payload.update(replayed=True, recorded_by=decision.recorded_by)
         self.emitter.emit(Kind.APPROVAL_DECIDED, payload, step=req.step)
         req.done.set()
         return True

@@ -46,6 +46,11 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N agent steps (default 300)")
     p.add_argument(
+        "--ask-again",
+        action="store_true",
+        help="script: policies exported with their decisions: ask again instead of replaying them",
+    )
+    p.add_argument(
         "--budget-gpu-hours", type=float, metavar="H", help="cap on GPU-hours approved automatically"
     )
     p.add_argument("--budget-usd", type=float, metavar="USD", help="cap on dollars approved automatically")
@@ -86,6 +91,7 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
         ),
         pause_on_alert=config.pause_on_alert,
         settings=settings,
+        ask_again=bool(getattr(args, "ask_again", False)),
     )
 
 
@@ -141,6 +147,7 @@ def run_headless(
                 start=False,
                 on_request=asker,
                 settings_overrides=settings_overrides(args),
+                ask_again=bool(getattr(args, "ask_again", False)),
             )
         elif resume_id is not None:
             sup = resume_session(
@@ -153,6 +160,7 @@ def run_headless(
                 on_request=asker,
                 max_steps=args.max_steps,
                 settings_overrides=settings_overrides(args),
+                ask_again=bool(getattr(args, "ask_again", False)),
             )
         else:
             options = options or session_options(args, task, headless=True)

@@ -212,6 +212,7 @@ class InternApp(NavigationMixin, App):
                     start=False,
                     api_base=self.continue_overrides.get("api_base"),
                     settings_overrides=self.continue_overrides.get("settings"),
+                    ask_again=bool(self.continue_overrides.get("ask_again")),
                 )
             elif self.resume_id is not None:
                 sup = resume_session(
@@ -222,6 +223,7 @@ class InternApp(NavigationMixin, App):
                     api_base=self.continue_overrides.get("api_base"),
                     settings_overrides=self.continue_overrides.get("settings"),
                     max_steps=self.continue_overrides.get("max_steps"),
+                    ask_again=bool(self.continue_overrides.get("ask_again")),
                     **({"model": self.options.model} if self.options else {}),
                 )
             else:
@@ -248,6 +250,7 @@ class InternApp(NavigationMixin, App):
             "api_base": self.continue_overrides.get("api_base"),
             "settings_overrides": self.continue_overrides.get("settings") or None,
             "approve": "ask",
+            "ask_again": self.continue_overrides.get("ask_again") or None,
         }
         if self.resume_id is not None:
             overrides["max_steps"] = self.continue_overrides.get("max_steps")
