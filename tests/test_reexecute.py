@@ -10,7 +10,7 @@ from intern_tui.agent.session import Runtime, SessionOptions, fork_session, star
 from intern_tui.cli import main
 from intern_tui.store.queries import get_session, iter_events
 
-COUNTER = 'import sys\\nprint(\"args\", sys.argv[1:])\\n'
+COUNTER = 'import sys\\nprint("args", sys.argv[1:])\\n'
 TURNS = [
     ("Write the trainer.", f"print(write_file('count.py', '{COUNTER}'))"),
     ("Train.", "job = launch_job(script='count.py', args={'max-steps': 40})\nprint(job)"),
@@ -33,7 +33,10 @@ def job_args(conn, sid):
 def record_session(rt, tmp_path) -> str:
     """A person edits the launch to 30 steps and denies the push."""
     sup = start_session(
-        rt, SessionOptions(task="train a counter", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="ask")
+        rt,
+        SessionOptions(
+            task="train a counter", model=write_policy(tmp_path / "p.jsonl", TURNS), approve="ask"
+        ),
     )
     first = wait_for(lambda: sup.approvals.pending())[0]
     assert first.tool == "launch_job"

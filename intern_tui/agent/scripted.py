@@ -57,7 +57,9 @@ class ScriptedModel(Model):
             self.position += 1
             thought, code = turn.get("thought", ""), turn["code"]
             decisions = turn.get("decisions")
-            self._decisions = [d for d in decisions if isinstance(d, dict)] if isinstance(decisions, list) else []
+            self._decisions = (
+                [d for d in decisions if isinstance(d, dict)] if isinstance(decisions, list) else []
+            )
         else:
             thought, code = (
                 "The scripted policy has no more turns.",
