@@ -93,6 +93,34 @@ class Decision:
 _FIRST = ("script", "backend", "flavor", "gpus", "secrets", "env", "repo_id", "path", "private", "model")
 
 
+def cost_facts(arguments: dict[str, Any], estimate: dict[str, Any]) -> list[str]:
+    """What a request spends, as short facts: backend, flavor, GPUs, hours, GPU-hours, dollars ("$?" when
+    the price is unknown). Empty for a request that spends nothing measurable."""
+    facts = []
+    backend = estimate.get("backend") or arguments.get("backend")
+    if backend:
+        facts.append(f"backend {backend}")
+    if estimate.get("flavor"):
+        facts.append(str(estimate["flavor"]))
+    gpus = estimate.get("gpus", arguments.get("gpus"))
+    if gpus is not None:
+        facts.append(f"{gpus} GPU" + ("" if gpus == 1 else "s"))
+    if estimate.get("hours") is not None:
+        facts.append(f"≤{float(estimate['hours']):.3g} h")
+    if "gpu_hours" in estimate:
+        gh = estimate["gpu_hours"]
+        facts.append("GPU-h ?" if gh is None else f"{float(gh):.3g} GPU-h")
+    if "usd" in estimate:
+        usd = estimate["usd"]
+        facts.append("$?" if usd is None else f"${float(usd):.2f}")
+    return facts
+
+
+def ordered_arguments(arguments: dict[str, Any]) -> list[str]:
+    """Argument names, the ones that change what runs, where and with which credentials first."""
+    return [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
+
+
 def describe(view: dict[str, Any], width: int = 100) -> list[str]:
     """An approval request as lines for a terminal, from its recorded payload: every argument in full (no
     cut, however long; the fields that matter most first), the estimate, the guard flags, and what the
@@ -102,13 +130,15 @@ def describe(view: dict[str, Any], width: int = 100) -> list[str]:
 
     lines = [f"{view.get('tool')}  (request {view.get('id')})"]
     estimate = view.get("estimate") or {}
+    facts = cost_facts(view.get("arguments") or {}, estimate)
+    if facts:
+        lines.append("  " + " · ".join(facts))
     if estimate.get("summary"):
         lines.append(f"  cost: {estimate['summary']}")
     for flag in estimate.get("flags") or []:
         lines.append(f"  ⚠ {flag}")
     arguments = view.get("arguments") or {}
-    order = [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
-    for key in order:
+    for key in ordered_arguments(arguments):
         value = arguments[key]
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
         wrapped = textwrap.wrap(text, width - 6, break_long_words=True, replace_whitespace=False) or [""]

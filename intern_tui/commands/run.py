@@ -365,9 +365,17 @@ def format_event(e: Event) -> str | None:
         text = (p.get("error") or p.get("text") or "").strip()
         return f"{tag} {'error' if p.get('error') else 'observation'}: " + _clip(text, 1500)
     if k == Kind.APPROVAL_REQUESTED:
-        return f"{tag} ⚠ approval requested: {p.get('tool')} {json.dumps(p.get('arguments'), ensure_ascii=False)[:300]}"
+        from ..agent.approvals import describe
+
+        return f"{tag} ⚠ approval requested: " + "\n".join(describe(p))  # every argument, in full
     if k == Kind.APPROVAL_DECIDED:
-        return f"{tag} approval {p.get('status')}: {p.get('tool')} ({p.get('decided_by')}) {p.get('reason') or ''}".rstrip()
+        how = f"{p.get('decided_by')}" + (f", as {p.get('recorded_by')} decided" if p.get("replayed") else "")
+        line = f"{tag} approval {p.get('status')}: {p.get('tool')} ({how}) {p.get('reason') or ''}".rstrip()
+        if p.get("edited") is not None:
+            line += (
+                f"\n{tag}   edited arguments: {json.dumps(p['edited'], ensure_ascii=False, sort_keys=True)}"
+            )
+        return line
     if k in (Kind.PAUSED, Kind.RESUMED, Kind.REDIRECTED, Kind.INTERRUPTED):
         return f"{tag} {k} {p.get('phase', '')} {p.get('text', '') or p.get('reason', '')}".rstrip()
     if k == Kind.JOB_STARTED:

@@ -7,6 +7,7 @@ the only object that can steer the agent. Widgets never see the agent.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -51,6 +52,7 @@ class InternApp(NavigationMixin, App):
         Binding("A", "approve_always", "Always", id="approve_always", show=False),
         Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit", "Edit", id="edit", show=False),
+        Binding("enter", "approval_details", "Details", id="approval_details", show=False),
         Binding("x", "interrupt", "Interrupt (x x)", id="interrupt"),
         Binding("s", "focus_pane('stream')", "Stream", id="focus_stream", show=False),
         Binding("g", "focus_pane('gpu')", "GPU", id="focus_gpu", show=False),
@@ -404,18 +406,14 @@ class InternApp(NavigationMixin, App):
         )
 
     def announce(self, requests) -> None:
-        """A request needs a human: bell, a desktop notification (OSC 9) and a toast."""
+        """A request needs a human: the bell and a desktop notification (OSC 9). No toast: the header says
+        WAITING FOR APPROVAL and the queue above the stream shows the request with its keys, so nothing
+        covers the code or the plots."""
         self.bell()
         text = ", ".join(r.tool for r in requests)
         driver = getattr(self, "_driver", None)
         if driver is not None and hasattr(driver, "write"):
             driver.write(f"\x1b]9;intern-tui: approval needed ({text})\x07")
-        self.notify(
-            f"approval needed: {text} — a approve · d deny · e edit · enter details",
-            title="Waiting for you",
-            severity="warning",
-            timeout=8,
-        )
 
     # -- actions: steering ------------------------------------------------------------------------------
 
@@ -539,14 +537,15 @@ class InternApp(NavigationMixin, App):
         if self.supervisor is None or not self.supervisor.decide(item.id, decision, reason, edited):
             self.notify("that request is no longer pending", severity="warning")
             return
-        self.clear_notifications()  # the "approval needed" toast is answered
         verb = {
             "approve": "approved",
             "always": f"always allowing {item.tool}",
             "deny": "denied",
             "edit": "approved with edits",
         }[decision]
-        self.notify(f"{item.tool}: {verb}")
+        if edited:
+            verb += ": " + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in edited.items())
+        self.notify(f"{item.tool}: {verb}", timeout=4)
 
     def action_approve(self) -> None:
         if item := self._selected_request():
@@ -570,20 +569,34 @@ class InternApp(NavigationMixin, App):
                 lambda edited: edited is not None and self.decide(item, "edit", None, edited),
             )
 
+    def action_approval_details(self) -> None:
+        """enter: the selected request in full (in a replay: the one pending at the selected event)."""
+        from .widgets.approvals import ApprovalQueue
+
+        dashboard = self.dashboard
+        if dashboard is None:
+            return
+        item = dashboard.query_one(ApprovalQueue).selected
+        if item is None:
+            self.notify("no pending approval", timeout=2)
+            return
+        self.open_request(item)
+
+    def open_request(self, item) -> None:
+        read_only = self.dashboard is None or self.dashboard.at is not None
+
+        def done(result) -> None:
+            if result is not None:
+                self.decide(item, *result)
+
+        self.push_screen(ApprovalModal(item, read_only=read_only), done)
+
     def on_option_list_option_selected(self, event) -> None:
         from .widgets.approvals import ApprovalQueue
 
-        if isinstance(event.option_list, ApprovalQueue):
-            item = event.option_list.selected
-            if item is None:
-                return
-            read_only = self.dashboard is None or self.dashboard.at is not None
-
-            def done(result) -> None:
-                if result is not None:
-                    self.decide(item, *result)
-
-            self.push_screen(ApprovalModal(item, read_only=read_only), done)
+        if isinstance(event.option_list, ApprovalQueue) and event.option_list.selected is not None:
+            event.stop()
+            self.open_request(event.option_list.selected)
 
     # -- actions: viewing -------------------------------------------------------------------------------
 

@@ -475,13 +475,21 @@ def _approval_decided(m: SessionModel, e: Event) -> set[str]:
     if not m.pending_approvals() and m.status.current == "waiting":
         m.status.set(e.seq, "running")
     verdict = p.get("status", "decided")
-    if p.get("decision") == "edit":
-        verdict = f"approved with edits {json.dumps(p.get('edited'), ensure_ascii=False)[:160]}"
+    by = p.get("decided_by", "user")
+    if p.get("replayed"):
+        by = f"replayed: {p.get('recorded_by') or 'user'} decided"
     reason = f" — {p['reason']}" if p.get("reason") else ""
+    text = f"{p.get('tool')} {verdict} ({by}){reason}"
+    if p.get("decision") == "edit":  # every edited value in full: the confirmation is what runs
+        edited = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, sort_keys=True)}"
+            for k, v in (p.get("edited") or {}).items()
+        )
+        text = f"{p.get('tool')} approved with edits ({by}){reason}: {edited}"
     return m._add(
         e,
         "approval",
-        f"{p.get('tool')} {verdict} ({p.get('decided_by', 'user')}){reason}",
+        text,
         id=p.get("id"),
         phase="decided",
         status=p.get("status"),
