@@ -48,7 +48,6 @@ def home(tmp_path, monkeypatch) -> Path:
     return path
 
 
-
 @pytest.fixture
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():

@@ -57,7 +57,7 @@ async def test_the_request_is_readable_and_enter_opens_it_whole(runtime, tmp_pat
         detail = app.screen.query_one("#approval-detail")
         await pilot.pause(0.1)
         text = widget_text(app.screen.query_one("#approval-detail Static"))
-        assert "diff vs last approved" in text or "script (new)" in text
+        assert "new script" in text and "+++ b/train.py" in text
         assert "SETTING_5" in " ".join(text.split())
         assert detail.has_focus
         # edit: the confirmation keeps every value

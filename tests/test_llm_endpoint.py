@@ -29,7 +29,6 @@ def servers():
         yield a, b
 
 
-
 def test_resume_talks_to_the_sessions_own_endpoint_with_its_settings(home, runtime, servers, capsys):
     a, b = servers
     # the config now points elsewhere: a resumed transcript must still go where the session went

@@ -46,14 +46,14 @@ class InternApp(NavigationMixin, App):
     TITLE = "intern-tui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/Resume", id="pause"),
+        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="pause / resume at the next step boundary"),
         Binding("r", "redirect", "Redirect", id="redirect"),
         Binding("a", "approve", "Approve", id="approve"),
         Binding("A", "approve_always", "Always", id="approve_always", show=False),
         Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit", "Edit", id="edit", show=False),
         Binding("enter", "approval_details", "Details", id="approval_details", show=False),
-        Binding("x", "interrupt", "Interrupt (x x)", id="interrupt"),
+        Binding("x", "interrupt", "Interrupt", id="interrupt", tooltip="press twice within 2 s"),
         Binding("s", "focus_pane('stream')", "Stream", id="focus_stream", show=False),
         Binding("g", "focus_pane('gpu')", "GPU", id="focus_gpu", show=False),
         Binding("m", "focus_pane('metrics')", "Metrics", id="focus_metrics", show=False),
@@ -645,12 +645,18 @@ class InternApp(NavigationMixin, App):
             shown = ", ".join(
                 self.get_key_display(Binding(k.strip(), binding.action)) for k in keys.split(",")
             )
-            rows.append((shown, binding.description, binding.id or "-"))
+            what = binding.description + (f" ({binding.tooltip})" if binding.tooltip else "")
+            rows.append((shown, what, binding.id or "-"))
         rows += [
             ("ctrl+p", "command palette", "-"),
             (", . < >", "files: pick the versions to diff", "files.*"),
             ("u", "files: unified / side by side", "files.toggle_mode"),
-            ("[ ]", "metrics: previous / next metric", "metrics.*"),
+            ("[ ]", "metrics: previous / next tab", "metrics.previous, metrics.next"),
+            (
+                "{ }",
+                "metrics: previous / next metric in the tab",
+                "metrics.previous_metric, metrics.next_metric",
+            ),
         ]
         return rows
 

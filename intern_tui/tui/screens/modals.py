@@ -139,7 +139,11 @@ def request_renderable(item: ApprovalItem):
             ),
         )
         if pinned.get("diff"):
-            label = "diff vs last approved" if pinned.get("previous_sha256") else "script (new)"
+            if pinned.get("previous_sha256"):
+                table.add_row(
+                    "against", Text(f"last approved sha256:{pinned['previous_sha256']}", overflow="fold")
+                )
+            label = "diff" if pinned.get("previous_sha256") else "new script"
             table.add_row(
                 label,
                 Syntax(pinned["diff"], "diff", theme="ansi_dark", background_color="default", word_wrap=True),

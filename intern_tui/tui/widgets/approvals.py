@@ -13,7 +13,8 @@ from textual.widgets.option_list import Option
 from ...agent.approvals import cost_facts, ordered_arguments
 from ..state import ApprovalItem
 
-SHORT_DIFF = 8  # diff lines shown in the queue itself
+SHORT_DIFF = 8  # diff lines shown in the queue itself (on a terminal of ROOMY_HEIGHT rows or more)
+ROOMY_HEIGHT = 40
 KEYS_HINT = "enter details · a approve · A always · d deny · e edit"
 
 
@@ -28,7 +29,7 @@ def summarize_arguments(arguments: dict[str, Any], width: int = 80) -> str:
     return ", ".join(parts)
 
 
-def request_label(item: ApprovalItem) -> Text:
+def request_label(item: ApprovalItem, inline_diff: bool = True) -> Text:
     """One queue entry: the tool and what it spends, its guard flags, what the approval pins to run (the
     diff itself is in the detail view: enter), then every argument."""
     facts = cost_facts(item.arguments, item.estimate)
@@ -56,9 +57,7 @@ def request_label(item: ApprovalItem) -> Text:
     label.append("\n  ")
     label.append(summarize_arguments(item.arguments))
     diff_lines = (pinned.get("diff") or "").splitlines()
-    if (
-        0 < len(diff_lines) <= SHORT_DIFF
-    ):  # a short diff is shown here too, coloured; a long one in the detail
+    if inline_diff and 0 < len(diff_lines) <= SHORT_DIFF:  # short: shown here too (a long one: enter)
         for line in diff_lines:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim"
             label.append(f"\n    {line}", style="bold " + style if line[:3] in ("+++", "---") else style)
@@ -107,8 +106,9 @@ class ApprovalQueue(OptionList):
         self.remove_class("-empty")
         self.border_title = f"Approvals · {len(pending)} pending"
         self.border_subtitle = KEYS_HINT
+        roomy = self.app.size.height >= ROOMY_HEIGHT
         for item in pending:
-            self.add_option(Option(request_label(item), id=item.id))
+            self.add_option(Option(request_label(item, inline_diff=roomy), id=item.id))
         index = ids.index(previous.id) if previous and previous.id in ids else 0
         self.highlighted = index
 
