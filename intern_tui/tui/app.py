@@ -589,7 +589,8 @@ class InternApp(NavigationMixin, App):
             if result is not None:
                 self.decide(item, *result)
 
-        self.push_screen(ApprovalModal(item, read_only=read_only), done)
+        at = self.dashboard.at if self.dashboard is not None else None
+        self.push_screen(ApprovalModal(item, read_only=read_only, at=at), done)
 
     def on_option_list_option_selected(self, event) -> None:
         from .widgets.approvals import ApprovalQueue

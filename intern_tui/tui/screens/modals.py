@@ -52,17 +52,18 @@ class ApprovalModal(ModalScreen[tuple[str, str | None, dict | None] | None]):
         Binding("escape", "dismiss(None)", "close", id="modal.close"),
     ]
 
-    def __init__(self, item: ApprovalItem, read_only: bool = False):
+    def __init__(self, item: ApprovalItem, read_only: bool = False, at: int | None = None):
         super().__init__()
         self.item = item
         self.read_only = read_only
+        self.at = at  # replay: the request as of this event (pending then, even if decided later)
 
     def compose(self) -> ComposeResult:
         item = self.item
         with Vertical():
             yield Label(f"{item.tool} — approval {'record' if self.read_only else 'needed'}", classes="title")
             with VerticalScroll(id="approval-detail"):
-                yield Static(request_renderable(item))
+                yield Static(request_renderable(item, self.at))
             yield Label(
                 "↑↓ scroll · esc close"
                 if self.read_only
@@ -92,7 +93,7 @@ class ApprovalModal(ModalScreen[tuple[str, str | None, dict | None] | None]):
             self.dismiss(("edit", None, edited))
 
 
-def request_renderable(item: ApprovalItem):
+def request_renderable(item: ApprovalItem, at: int | None = None):
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
@@ -104,7 +105,7 @@ def request_renderable(item: ApprovalItem):
     table.add_row("estimate", estimate_text(item.estimate) or "—")
     for flag in item.estimate.get("flags") or []:
         table.add_row(Text("⚠ guard", style="bold red"), Text(flag, style="bold red"))
-    if item.status != "pending":
+    if item.status_at(at) != "pending":
         table.add_row(
             "decision",
             f"{item.status} ({item.decision}, by {item.decided_by})"
