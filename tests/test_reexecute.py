@@ -90,6 +90,9 @@ def test_exported_script_replays_edits_and_denials_and_fork_continues(home, tmp_
         assert get_session(conn, fid)["steps"] == 4
     finally:
         rt.close()
+    assert main(["sessions", "show", rerun]) == 0
+    shown = capsys.readouterr().out
+    assert "approved (edited) (replayed)" in shown and "denied (replayed)    — not before the eval" in shown
 
     # --ask-again: the recorded decisions are not applied; the policy (here: deny all) decides
     capsys.readouterr()

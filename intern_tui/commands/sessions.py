@@ -111,6 +111,8 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
             how = {"always": " (always)", "edit": " (edited)", "auto": f" ({a['decided_by']})"}.get(
                 a["decision"], ""
             )
+            if a["decided_by"] == "replay":
+                how += " (replayed)"
             out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status'] + how:<20}{reason}\n")
     if d["jobs"]:
         out.write("jobs\n")
