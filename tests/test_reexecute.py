@@ -144,3 +144,20 @@ def test_the_step_cap_holds_exactly(home, tmp_path, capsys):
     assert main(["sessions", "show", sid, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["status"], shown["steps"], shown["max_steps"]) == ("max_steps", 3, 3)
+
+
+async def test_the_step_cap_in_the_tui_header(runtime, tmp_path):
+    from helpers import until
+
+    from intern_tui.tui.app import InternApp
+    from intern_tui.tui.widgets.header import StatusHeader
+
+    turns = [(f"Step {i}.", f"print({i})") for i in range(1, 10)]
+    options = SessionOptions(task="count", model=write_policy(tmp_path / "long.jsonl", turns), max_steps=3)
+    app = InternApp(runtime, options=options)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.model.status.current == "max_steps")
+        await pilot.pause(0.2)
+        header = str(app.dashboard.query_one(StatusHeader).render())
+        assert "MAX STEPS" in header and "step 3/3" in header
+        assert app.supervisor.status == "max_steps" and app.supervisor.completed == 3
