@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="1G",
         help="refuse input larger than this (default 1G; e.g. 500M, 4G): it is checked before anything is kept",
     )
+    p = command(ssub, "rename", "give a session a title (shown in lists, the browser and the header)")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("title", metavar="TITLE")
     p = command(ssub, "delete", "delete a session (events, rows and workspace)")
     p.add_argument("id", metavar="ID")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

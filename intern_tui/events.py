@@ -51,6 +51,7 @@ class Kind(StrEnum):
     MODEL_CALL = "model_call"  # a request to the LLM starts (prompt size, window)
     MODEL_DELTA = "model_delta"  # streamed tokens, batched a few times a second
     MODEL_RETRY = "model_retry"  # a visible wait before retrying (rate limit, server error, empty reply…)
+    RENAMED = "renamed"  # the user gave the session a new title: {"title", "previous"}
 
 
 KINDS: frozenset[str] = frozenset(k.value for k in Kind)
@@ -66,6 +67,7 @@ STATE_KINDS: frozenset[str] = frozenset(
         Kind.INTERRUPTED,
         Kind.FINAL_ANSWER,
         Kind.SESSION_ENDED,
+        Kind.RENAMED,
     }
 )
 

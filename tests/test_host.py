@@ -187,3 +187,22 @@ def test_a_session_that_cannot_start_says_why_in_one_line(home, tmp_path):
     assert "Traceback" not in done.stderr
     done = cli("attach", "--headless")
     assert done.returncode == 2 and "no session is running in the background" in done.stderr
+
+
+def test_renaming_a_live_session_goes_through_its_process(home, tmp_path, stop_all):
+    sid = detach(home, tmp_path, LAUNCH)
+    stop_all.append(sid)
+    wait_for(lambda: status(home, sid) == "waiting")
+    renamed = cli("sessions", "rename", sid, "live rename")
+    assert renamed.returncode == 0, renamed.stderr
+    wait_for(lambda: events(home, sid, ["renamed"]))
+    (event,) = events(home, sid, ["renamed"])
+    assert event.payload["title"] == "live rename"
+    seqs = [e.seq for e in events(home, sid)]
+    assert seqs == list(range(1, len(seqs) + 1))  # one writer: no gap, no duplicate
+    listed = json.loads(cli("sessions", "list", "--json").stdout)
+    assert listed[0]["title"] == "live rename"
+    client = SessionClient(home, sid)
+    client.stop()
+    assert client.wait(30)
+    client.close()

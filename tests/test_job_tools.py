@@ -61,7 +61,8 @@ def test_launch_needs_approval_and_the_other_tools_follow_the_job(gate_for):
     assert isinstance(job_id, str) and job_id.startswith("job-")
     ((tool, arguments, estimate),) = approvals.requests
     assert tool == "launch_job" and arguments["script"] == "job.py"
-    assert set(estimate) == {"gpu_hours", "usd", "summary"} and estimate["usd"] == 0.0
+    assert set(estimate) == {"backend", "gpus", "hours", "gpu_hours", "usd", "summary"}
+    assert estimate["usd"] == 0.0 and estimate["backend"] == "local"
     assert "0.5 h" in estimate["summary"]
 
     gate.ctx.jobs.wait(job_id, timeout=30)
@@ -114,9 +115,16 @@ def test_estimates():
     assert default["gpu_hours"] == 0 and "assumed" in default["summary"]
     assert est(None, {"backend": "hf", "flavor": "quantum-1"})["usd"] is None
     local = est(None, {"backend": "local", "gpus": 2})
-    assert (
-        local == {"gpu_hours": 4.0, "usd": 0.0, "summary": local["summary"]} and "2 GPU" in local["summary"]
-    )
+    assert local == {
+        "backend": "local",
+        "gpus": 2,
+        "hours": 2.0,
+        "gpu_hours": 4.0,
+        "usd": 0.0,
+        "summary": local["summary"],
+    }
+    assert "2 GPU" in local["summary"]
+    assert (hf["backend"], hf["flavor"], hf["gpus"], hf["hours"]) == ("hf", "a100-large", 1, 2.0)
 
 
 def test_hf_launch_through_the_tool_sets_a_default_timeout(gate_for, monkeypatch):

@@ -180,10 +180,10 @@ def test_a_v1_database_migrates_to_v2_keeping_its_events(home, monkeypatch):
         emit_session(Emitter(bus, "old"))
         writer.flush()
     monkeypatch.undo()
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     store = open_store(home)
     conn = sqlite3.connect(store.path)
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert "repo" in [r[1] for r in conn.execute("PRAGMA table_info(mirror_queue)")]
     assert [r[1] for r in conn.execute("PRAGMA table_info(mirror_state)")][:4] == [
         "repo",

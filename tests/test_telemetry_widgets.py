@@ -342,10 +342,10 @@ async def test_metrics_pane_empty_state_and_metric_cycling(fixtures_dir):
         assert not pane.query_one("#metrics-empty").display
         assert pane.metric == "reward"
         pane.query_one(Tabs).focus()
-        await pilot.press("]")
+        await pilot.press("}")  # the metric within the tab ([ ] switch tabs)
         await pilot.pause()
         assert pane.metric == REWARD_FNS
-        await pilot.press("]", "]")
+        await pilot.press("}", "}")
         await pilot.pause()
         assert pane.metric == "rewards/b/mean"
         assert pane.query_one("#metrics-choice", Select).value == "rewards/b/mean"

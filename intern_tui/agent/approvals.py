@@ -7,6 +7,11 @@ never runs without one. Policies:
 - `all`: approve at once, within the budget.
 "Always allow" approves later calls of the same tool for this session, also within the budget. The budget
 (GPU-hours and/or dollars, from the calls' estimates) caps what is ever approved without a human.
+
+Re-executing a recorded session (a `script:` policy exported with its decisions) replays each recorded
+decision before any policy applies: the same approvals, edits and denials, each recorded with
+`decided_by: "replay"`, `replayed: true` and who decided originally (`recorded_by`). A replayed approval
+still has to fit the budget, and a flagged request is only approved again if a person approved it.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ class Decision:
     reason: str | None = None
     edited: dict[str, Any] | None = None
     decided_by: str = "user"
+    recorded_by: str | None = None  # a replayed decision: who made it in the recorded session
 
     @property
     def approved(self) -> bool:
@@ -85,6 +91,34 @@ class Decision:
 
 # Shown first: the arguments that change what runs, where, with which credentials.
 _FIRST = ("script", "backend", "flavor", "gpus", "secrets", "env", "repo_id", "path", "private", "model")
+
+
+def cost_facts(arguments: dict[str, Any], estimate: dict[str, Any]) -> list[str]:
+    """What a request spends, as short facts: backend, flavor, GPUs, hours, GPU-hours, dollars ("$?" when
+    the price is unknown). Empty for a request that spends nothing measurable."""
+    facts = []
+    backend = estimate.get("backend") or arguments.get("backend")
+    if backend:
+        facts.append(f"backend {backend}")
+    if estimate.get("flavor"):
+        facts.append(str(estimate["flavor"]))
+    gpus = estimate.get("gpus", arguments.get("gpus"))
+    if gpus is not None:
+        facts.append(f"{gpus} GPU" + ("" if gpus == 1 else "s"))
+    if estimate.get("hours") is not None:
+        facts.append(f"≤{float(estimate['hours']):.3g} h")
+    if "gpu_hours" in estimate:
+        gh = estimate["gpu_hours"]
+        facts.append("GPU-h ?" if gh is None else f"{float(gh):.3g} GPU-h")
+    if "usd" in estimate:
+        usd = estimate["usd"]
+        facts.append("$?" if usd is None else f"${float(usd):.2f}")
+    return facts
+
+
+def ordered_arguments(arguments: dict[str, Any]) -> list[str]:
+    """Argument names, the ones that change what runs, where and with which credentials first."""
+    return [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
 
 
 def describe(view: dict[str, Any], width: int = 100) -> list[str]:
@@ -96,13 +130,15 @@ def describe(view: dict[str, Any], width: int = 100) -> list[str]:
 
     lines = [f"{view.get('tool')}  (request {view.get('id')})"]
     estimate = view.get("estimate") or {}
+    facts = cost_facts(view.get("arguments") or {}, estimate)
+    if facts:
+        lines.append("  " + " · ".join(facts))
     if estimate.get("summary"):
         lines.append(f"  cost: {estimate['summary']}")
     for flag in estimate.get("flags") or []:
         lines.append(f"  ⚠ {flag}")
     arguments = view.get("arguments") or {}
-    order = [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
-    for key in order:
+    for key in ordered_arguments(arguments):
         value = arguments[key]
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
         wrapped = textwrap.wrap(text, width - 6, break_long_words=True, replace_whitespace=False) or [""]
@@ -133,6 +169,7 @@ class ApprovalQueue:
         flush: Callable[[], Any] | None = None,
         timeout: float | None = None,
         deny_tools: dict[str, str] | None = None,
+        recorded: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None,
     ):
         if policy not in ("ask", "none", "all"):
             raise ValueError(f"unknown approval policy {policy!r}")
@@ -146,6 +183,8 @@ class ApprovalQueue:
         self.deny_tools = dict(
             deny_tools or {}
         )  # tool -> reason: refused without asking (e.g. the demo's uploads)
+        # (tool, arguments) -> the recorded decision for this request, or None (a re-executed session)
+        self.recorded = recorded
         self._pending: dict[str, Request] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -181,7 +220,9 @@ class ApprovalQueue:
         if closed:
             self._finish(req, Decision("interrupted", "deny", "the run is stopping", decided_by="interrupt"))
         else:
-            self._auto_decide(req)
+            self._replay(req)
+            if not req.done.is_set():
+                self._auto_decide(req)
         if not req.done.is_set() and self.flush:
             self.flush()  # the request is on disk before we wait on a human
         if not req.done.is_set() and self.on_request:
@@ -193,6 +234,28 @@ class ApprovalQueue:
             )
         assert req.decision is not None
         return req.decision
+
+    def _replay(self, req: Request) -> None:
+        """Decide as the recorded session did, when it recorded a decision for this request."""
+        if self.recorded is None:
+            return
+        rec = self.recorded(req.tool, req.view.get("arguments"))
+        if not rec or rec.get("decision") not in DECISIONS + ("auto",):
+            return
+        by = str(rec.get("decided_by") or "user")
+        if rec.get("status") == "approved":
+            if req.estimate.get("flags") and by not in ("user", "replay"):
+                return  # a guard fired: only a person's approval is worth replaying
+            ok, _ = self.budget.allows(req.estimate)
+            if not ok:
+                return  # the budget decides (or asks) as usual
+            if rec["decision"] == "always":
+                self.always.add(req.tool)
+            edited = rec.get("edited") if rec["decision"] == "edit" else None
+            decision = Decision("approved", rec["decision"], rec.get("reason"), edited, "replay", by)
+        else:
+            decision = Decision("denied", "deny", rec.get("reason"), None, "replay", by)
+        self._finish(req, decision)
 
     def _auto_decide(self, req: Request) -> None:
         if req.tool in self.deny_tools:
@@ -278,6 +341,8 @@ class ApprovalQueue:
         }
         if decision.edited is not None:
             payload["edited"] = decision.edited
+        if decision.recorded_by is not None:
+            payload.update(replayed=True, recorded_by=decision.recorded_by)
         self.emitter.emit(Kind.APPROVAL_DECIDED, payload, step=req.step)
         req.done.set()
         return True

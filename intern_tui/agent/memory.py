@@ -77,7 +77,7 @@ def rebuild_memory(events: Iterable[Event], upto_step: int | None = None) -> Reb
             complete = False
             cut_off = p.get("finish_reason") == "length"
             out.last_step = max(out.last_step, e.step or 0)
-            out.turns.append({"thought": p.get("thought", ""), "code": ""})
+            out.turns.append({"thought": p.get("thought", ""), "code": "", "step": e.step})
         elif e.kind == Kind.CODE_ACTION and current is not None:
             current.code_action = p.get("code", "")  # no tool_calls echo: the reply already has the code
             if out.turns:

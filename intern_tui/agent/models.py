@@ -97,7 +97,7 @@ class ModelSettings:
 def display_model(model_id: str | None) -> str:
     """How a model is shown: script:/long/path/policy.jsonl → script:policy.jsonl; litellm ids unchanged."""
     if model_id and model_id.startswith("script:"):
-        return "script:" + model_id.rsplit("/", 1)[-1]
+        return "script:" + model_id[len("script:") :].rsplit("/", 1)[-1]
     return model_id or ""
 
 

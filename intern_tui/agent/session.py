@@ -71,6 +71,7 @@ class SessionOptions:
     on_request: Any = None  # called with each approval Request that waits for a human (headless ask)
     deny_tools: dict[str, str] = field(default_factory=dict)  # tool -> reason, refused without asking
     title: str | None = None
+    ask_again: bool = False  # a re-executed session: ask again instead of replaying recorded decisions
     parent_id: str | None = None
     fork_step: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +159,8 @@ class AgentSession:
         tools = [FunctionTool(spec, self.gate) for spec in REGISTRY.values()]
         self.settings = options.model_settings()
         self.model = build_model(options.model, options.api_base, self.settings)
+        if hasattr(self.model, "recorded_decision") and not options.ask_again:
+            self.approvals.recorded = self.model.recorded_decision  # re-execution decides as recorded
         self.window, self.window_source = context_window(options.model, options.api_base, self.settings)
         self.executor = WorkerExecutor(
             self.workspace,
@@ -209,6 +212,27 @@ class AgentSession:
             self.jobs.shutdown()
         self.runtime.writer.flush()
         self.lock.release()
+
+
+def continue_script(model, model_id: str, recorded_model: str | None, rebuilt) -> None:
+    """A `script:` policy that continues a session (resume, fork at step K) skips the turns already taken:
+    an exported script by its turns' recorded steps, the session's own script by counting its turns. Any
+    other script is new work and starts at its top."""
+    if not hasattr(model, "position"):
+        return
+    if getattr(model, "has_steps", False):
+        model.skip_through(rebuilt.last_step)
+    elif _same_script(model_id, recorded_model):
+        model.position = len(rebuilt.turns)
+
+
+def _same_script(a: str | None, b: str | None) -> bool:
+    if not (a and b and a.startswith("script:") and b.startswith("script:")):
+        return a == b
+    try:
+        return Path(a[7:]).expanduser().resolve() == Path(b[7:]).expanduser().resolve()
+    except OSError:
+        return a == b
 
 
 def _sandbox_from_config() -> SandboxSettings:
@@ -326,8 +350,7 @@ def resume_session(
     session = AgentSession(runtime, options, ref_id, next_seq=events[-1].seq + 1)
     try:
         session.agent.memory.steps = rebuilt.steps
-        if hasattr(session.model, "position") and options.model == row["model"]:
-            session.model.position = len(rebuilt.turns)  # a script: policy continues where it stopped
+        continue_script(session.model, options.model, row["model"], rebuilt)
         from ..jobs import recover_jobs
 
         conn = runtime.store.connect()
@@ -439,8 +462,7 @@ def fork_session(
             conn.close()
         rebuilt = rebuild_memory(inherited, upto_step=step)
         session.agent.memory.steps = rebuilt.steps
-        if hasattr(session.model, "position") and options.model == parent["model"]:
-            session.model.position = len(rebuilt.turns)
+        continue_script(session.model, options.model, parent["model"], rebuilt)
         runtime.writer.flush()
         what_next = (
             f"New instruction from the user: {instruction}" if instruction else "Continue the original task."

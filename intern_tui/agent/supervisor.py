@@ -59,6 +59,7 @@ class Supervisor:
         self.gate = gate
         self.approvals = approvals
         self.task = task
+        self.title: str | None = None  # the latest rename in this process (the store has the rest)
         self.max_steps = max_steps
         self.step = first_step - 1  # the step in progress (resume continues the numbering)
         self.completed = first_step - 1  # steps that finished (a failed model call is not one)
@@ -160,6 +161,15 @@ class Supervisor:
         self, request_id: str, decision: str, reason: str | None = None, edited: dict[str, Any] | None = None
     ) -> bool:
         return self.approvals.decide(request_id, decision, reason, edited)
+
+    def rename(self, title: str) -> str:
+        """Give the session a new title (a `renamed` event; the sessions table follows it)."""
+        from ..store.titles import clean_title
+
+        title = clean_title(title)
+        self.emitter.emit(Kind.RENAMED, {"title": title, "previous": self.title})
+        self.title = title
+        return title
 
     def notify_alert(self, alert: dict[str, Any]) -> None:
         """Jobs' failure detectors call this: the agent reads the alert at its next step boundary."""

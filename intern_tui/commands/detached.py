@@ -23,6 +23,8 @@ def start(
 
     overrides = {k: v for k, v in (("model", args.model), ("api_base", args.api_base)) if v}
     overrides["approve"] = args.approve or "ask"  # detached: requests wait for someone who attaches
+    if getattr(args, "ask_again", False):
+        overrides["ask_again"] = True
     if fork is not None or resume_id is not None:
         return spawn_session(home, resume_id=resume_id, fork=fork, overrides=overrides)
     from .run import session_options

@@ -47,6 +47,11 @@ def add_agent_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-steps", type=int, metavar="N", help="stop after N agent steps (default 300)")
     p.add_argument(
+        "--ask-again",
+        action="store_true",
+        help="script: policies exported with their decisions: ask again instead of replaying them",
+    )
+    p.add_argument(
         "--budget-gpu-hours", type=float, metavar="H", help="cap on GPU-hours approved automatically"
     )
     p.add_argument("--budget-usd", type=float, metavar="USD", help="cap on dollars approved automatically")
@@ -87,6 +92,7 @@ def session_options(args: argparse.Namespace, task: str, headless: bool):
         ),
         pause_on_alert=config.pause_on_alert,
         settings=settings,
+        ask_again=bool(getattr(args, "ask_again", False)),
     )
 
 
@@ -142,6 +148,7 @@ def run_headless(
                 start=False,
                 on_request=asker,
                 settings_overrides=settings_overrides(args),
+                ask_again=bool(getattr(args, "ask_again", False)),
             )
         elif resume_id is not None:
             sup = resume_session(
@@ -154,6 +161,7 @@ def run_headless(
                 on_request=asker,
                 max_steps=args.max_steps,
                 settings_overrides=settings_overrides(args),
+                ask_again=bool(getattr(args, "ask_again", False)),
             )
         else:
             options = options or session_options(args, task, headless=True)
@@ -355,9 +363,17 @@ def format_event(e: Event) -> str | None:
         text = (p.get("error") or p.get("text") or "").strip()
         return f"{tag} {'error' if p.get('error') else 'observation'}: " + _clip(text, 1500)
     if k == Kind.APPROVAL_REQUESTED:
-        return f"{tag} ⚠ approval requested: {p.get('tool')} {json.dumps(p.get('arguments'), ensure_ascii=False)[:300]}"
+        from ..agent.approvals import describe
+
+        return f"{tag} ⚠ approval requested: " + "\n".join(describe(p))  # every argument, in full
     if k == Kind.APPROVAL_DECIDED:
-        return f"{tag} approval {p.get('status')}: {p.get('tool')} ({p.get('decided_by')}) {p.get('reason') or ''}".rstrip()
+        how = f"{p.get('decided_by')}" + (f", as {p.get('recorded_by')} decided" if p.get("replayed") else "")
+        line = f"{tag} approval {p.get('status')}: {p.get('tool')} ({how}) {p.get('reason') or ''}".rstrip()
+        if p.get("edited") is not None:
+            line += (
+                f"\n{tag}   edited arguments: {json.dumps(p['edited'], ensure_ascii=False, sort_keys=True)}"
+            )
+        return line
     if k in (Kind.PAUSED, Kind.RESUMED, Kind.REDIRECTED, Kind.INTERRUPTED):
         return f"{tag} {k} {p.get('phase', '')} {p.get('text', '') or p.get('reason', '')}".rstrip()
     if k == Kind.JOB_STARTED:

@@ -13,7 +13,13 @@ from typing import Any, TextIO
 from ..agent.models import display_model
 from ..errors import BadInput
 from ..store import Store
-from ..store.queries import iter_events, list_sessions, resolve_session_id, session_detail
+from ..store.queries import (
+    format_step_stats,
+    iter_events,
+    list_sessions,
+    resolve_session_id,
+    session_detail,
+)
 
 
 def run(args: argparse.Namespace, store: Store) -> int:
@@ -28,6 +34,8 @@ def run(args: argparse.Namespace, store: Store) -> int:
         session_id = resolve_session_id(conn, args.id)
         if args.action == "show":
             return _show(conn, session_id, args)
+        if args.action == "rename":
+            return _rename(store, session_id, args.title)
         if args.action == "export":
             return export(conn, session_id, args.format, args.output)
     finally:
@@ -44,6 +52,7 @@ def _list(conn, args: argparse.Namespace, home: Path) -> int:
     if args.json:
         keys = (
             "id",
+            "title",
             "task",
             "model",
             "status",
@@ -60,7 +69,7 @@ def _list(conn, args: argparse.Namespace, home: Path) -> int:
     if not rows:
         print("No sessions yet. Start one with: intern-tui demo")
         return 0
-    header = f"{'ID':<17} {'STATUS':<11} {'STEPS':>5}  {'STARTED':<16}  {'MODEL':<24} TASK"
+    header = f"{'ID':<17} {'STATUS':<11} {'STEPS':>5}  {'STARTED':<16}  {'MODEL':<24} TITLE"
     print(header)
     for r in rows:
         model = _clip(display_model(r["model"]), 24)
@@ -68,7 +77,7 @@ def _list(conn, args: argparse.Namespace, home: Path) -> int:
         status = r["status"] + ("*" if r["live"] else "")
         print(
             f"{r['id']:<17} {status:<11} {r['steps'] or 0:>5}  {_when(r['started_at']):<16}  {model:<24} "
-            f"{_one_line(r['task'], 60)}{pending}"
+            f"{_one_line(r['title'] or r['task'], 60)}{pending}"
         )
     if any(r["live"] for r in rows):
         print("\n* running in a session process now: intern-tui attach ID")
@@ -82,6 +91,8 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
         return 0
     out = sys.stdout
     out.write(f"session   {d['id']}   {d['status']}\n")
+    if d.get("title"):
+        out.write(f"title     {d['title']}\n")
     out.write(f"task      {_one_line(d['task'], 200)}\n")
     out.write(f"model     {d['model']}\n")
     out.write(f"started   {_when(d['started_at'])}   ended {_when(d['ended_at']) or '-'}   {_duration(d)}\n")
@@ -100,6 +111,8 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
             how = {"always": " (always)", "edit": " (edited)", "auto": f" ({a['decided_by']})"}.get(
                 a["decision"], ""
             )
+            if a["decided_by"] == "replay":
+                how += " (replayed)"
             out.write(f"  step {a['step'] or '-':>3}  {a['tool']:<14} {a['status'] + how:<20}{reason}\n")
     if d["jobs"]:
         out.write("jobs\n")
@@ -110,8 +123,20 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
         out.write("files\n")
         for f in d["files"]:
             out.write(f"  {f['path']}  (v{f['versions']})\n")
+    if d["step_stats"]:
+        out.write("steps (time · tools · tokens in/out · cost)\n")
+        for row in d["step_stats"]:
+            out.write(f"  step {row['step']:>3}  {format_step_stats(row)}\n")
     if d["final_answer"]:
         out.write(f"answer    {_one_line(d['final_answer'], 400)}\n")
+    return 0
+
+
+def _rename(store: Store, session_id: str, title: str) -> int:
+    from ..store.titles import rename_session
+
+    title = rename_session(store, session_id, title)
+    print(f"{session_id}: {title}")
     return 0
 
 

@@ -82,5 +82,6 @@ def app_model_options(args: argparse.Namespace):
         "api_base": getattr(args, "api_base", None),
         "settings": settings_overrides(args),
         "max_steps": getattr(args, "max_steps", None),
+        "ask_again": bool(getattr(args, "ask_again", False)),
     }
     return (make_options if hasattr(args, "approve") else None), continue_overrides

@@ -151,6 +151,9 @@ class SessionClient:
     def cancel_job(self, job_id: str) -> dict[str, Any]:
         return self._call("cancel_job", job_id=job_id)
 
+    def rename(self, title: str) -> str:
+        return self._call("rename", title=title)
+
     # -- lifecycle ---------------------------------------------------------------------------------------
 
     @property

@@ -6,7 +6,7 @@ socket that only its owner can open (a 0700 directory, a 0600 socket, and the pe
 connection). On the socket, length-prefixed JSON (wire.py):
 
     client → host   {"op": "hello", "after_seq": N}            stream events with seq > N, then live
-                    {"op": "pause" | "resume" | "interrupt" | "stop" | "redirect" | "decide" |
+                    {"op": "pause" | "resume" | "interrupt" | "stop" | "redirect" | "decide" | "rename" |
                       "cancel_job" | "status", "id": k, …}     control; each answered by a reply
     host → client   {"op": "events", "rows": [[seq, ts, kind, step, payload_json], …]}
                     {"op": "reply", "id": k, "ok": true | false, "result" | "error": …}
@@ -189,6 +189,8 @@ class SessionHost:
             return sup.decide(str(m.get("request_id")), str(m.get("decision")), m.get("reason"), edited)
         elif op == "cancel_job":
             return sup.cancel_job(str(m.get("job_id")))
+        elif op == "rename":
+            return sup.rename(str(m.get("title") or ""))
         else:
             raise ValueError(f"unknown control {op!r}")
         return True

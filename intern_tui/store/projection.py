@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from ..events import ENDED_STATUSES, Event, Kind, dumps
+from .titles import derive_title
 
 # `sessions.steps` counts steps the model answered: a step whose call failed or is still in flight is not
 # one yet (the same rule resume uses to number the next step).
@@ -70,7 +71,7 @@ def _session_started(conn: sqlite3.Connection, e: Event) -> None:
             e.session_id,
             p.get("task"),
             p.get("model"),
-            p.get("title") or (p.get("task") or "")[:80],
+            p.get("title") or derive_title(p.get("task")),
             e.ts,
             e.ts,
             p.get("max_steps"),
@@ -238,8 +239,15 @@ def _token_usage(conn: sqlite3.Connection, e: Event) -> None:
     )
 
 
+def _renamed(conn: sqlite3.Connection, e: Event) -> None:
+    title = e.payload.get("title")
+    if isinstance(title, str) and title.strip():
+        conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (title, e.session_id))
+
+
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,
+    Kind.RENAMED: _renamed,
     Kind.PAUSED: lambda c, e: e.payload.get("phase") != "requested" and _status(c, e, "paused"),
     Kind.RESUMED: lambda c, e: _status(c, e, "running"),
     Kind.APPROVAL_REQUESTED: _approval_requested,

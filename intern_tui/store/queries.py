@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import BadInput
-from ..events import Event
+from ..events import Event, Kind
 
 SESSION_COLUMNS = (
     "id, task, model, status, title, started_at, ended_at, updated_at, steps, max_steps, event_count,"
@@ -94,7 +94,42 @@ def session_detail(conn: sqlite3.Connection, session_id: str) -> dict[str, Any]:
     detail["event_count"] = conn.execute(
         "SELECT count(*) FROM events WHERE session_id = ?", (session_id,)
     ).fetchone()[0]
+    detail["step_stats"] = step_stats(conn, session_id)
     return detail
+
+
+def step_stats(conn: sqlite3.Connection, session_id: str) -> list[dict[str, Any]]:
+    """Per step: how long it took (`duration_s`), each tool call's run time (`tool_durations`, in call
+    order), the tokens its model calls used and their cost (None when the price is unknown)."""
+    steps: dict[int, dict[str, Any]] = {}
+
+    def of(step: int) -> dict[str, Any]:
+        return steps.setdefault(
+            step,
+            {"step": step, "duration_s": None, "tool_durations": [], "tokens": {"input": 0, "output": 0},
+             "cost": 0.0, "cost_estimated": False},
+        )  # fmt: skip
+
+    kinds = (Kind.TOOL_RESULT, Kind.TOKEN_USAGE, Kind.OBSERVATION)
+    for e in iter_events(conn, session_id, kinds=kinds):
+        if e.step is None:
+            continue
+        p, row = e.payload, of(e.step)
+        if e.kind == Kind.TOOL_RESULT:
+            row["tool_durations"].append(
+                {"tool": p.get("tool"), "duration_s": p.get("duration_s"), "error": bool(p.get("error"))}
+            )
+        elif e.kind == Kind.TOKEN_USAGE:
+            row["tokens"]["input"] += int(p.get("input_tokens") or 0)
+            row["tokens"]["output"] += int(p.get("output_tokens") or 0)
+            if p.get("cost_usd") is None:
+                row["cost"] = None
+            elif row["cost"] is not None:
+                row["cost"] = round(row["cost"] + float(p["cost_usd"]), 6)
+            row["cost_estimated"] = row["cost_estimated"] or bool(p.get("estimated"))
+        elif p.get("duration_s") is not None:
+            row["duration_s"] = p["duration_s"]
+    return [steps[k] for k in sorted(steps)]
 
 
 def iter_events(
@@ -279,3 +314,24 @@ def gpu_history_start(
         args.append(upto_seq)
     rows = conn.execute(sql + " ORDER BY rowid DESC LIMIT ?", (*args, keep)).fetchall()
     return min(r[0] for r in rows) if len(rows) >= keep else 0
+
+
+def format_step_stats(row: dict[str, Any]) -> str:
+    """A step's cost in one line: `4.2 s · launch_job 0.31 s, job_status 0.01 s · 6.3k/120 tok · $0.0042`
+    (a `step_stats` row; `~` marks estimated tokens; an unknown price is said, never shown as $0)."""
+    took = f"{row['duration_s']:.1f} s" if row.get("duration_s") is not None else "-"
+    tools = ", ".join(
+        f"{t['tool']} {t['duration_s']:.2f} s" if t.get("duration_s") is not None else str(t["tool"])
+        for t in row["tool_durations"]
+    )
+    tokens = row["tokens"]
+    approx = "~" if row.get("cost_estimated") else ""
+    cost = "cost unknown" if row["cost"] is None else f"${row['cost']:.4f}"
+    return (
+        f"{took} · {tools or 'no tools'} · "
+        f"{approx}{_tokens(tokens['input'])}/{approx}{_tokens(tokens['output'])} tok · {cost}"
+    )
+
+
+def _tokens(n: int) -> str:
+    return f"{n / 1_000_000:.1f}M" if n >= 1_000_000 else f"{n / 1000:.1f}k" if n >= 1000 else str(n)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1(db) -> None:
@@ -162,7 +162,19 @@ def _v2(db) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable] = {1: _v1, 2: _v2}
+def _v3(db) -> None:
+    """Session titles: derived from the task (its first line or sentence, ~60 characters) instead of the
+    task's first 80 characters, for sessions never renamed; renames (`renamed` events) update the title."""
+    from .titles import derive_title
+
+    conn = db.conn
+    rows = conn.execute("SELECT id, task, title FROM sessions").fetchall()
+    for session_id, task, title in rows:
+        if not title or title == (task or "")[:80]:
+            conn.execute("UPDATE sessions SET title = ? WHERE id = ?", (derive_title(task), session_id))
+
+
+MIGRATIONS: dict[int, Callable] = {1: _v1, 2: _v2, 3: _v3}
 
 
 def current_version(conn: sqlite3.Connection) -> int | None:

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ..errors import BadInput
 from ..events import KINDS, Event, Kind, dumps
@@ -149,13 +149,48 @@ def delete_session(store: Store, session_id: str, *, workspace: bool = True) -> 
 
 
 def export_script(conn: sqlite3.Connection, session_id: str, out: TextIO) -> int:
-    """The session's model turns as a script: policy (one {"thought", "code"} per line). Returns turns."""
+    """The session's model turns as a script: policy, one {"thought", "code", "step"} per line, plus the
+    step's approval `decisions` (in the order they were asked) so a re-run decides them the same way.
+    Returns the number of turns."""
     from ..agent.memory import rebuild_memory
 
     turns = rebuild_memory(iter_events(conn, session_id, kinds=[Kind.MODEL_OUTPUT, Kind.CODE_ACTION])).turns
+    decisions = recorded_decisions(conn, session_id)
     for turn in turns:
+        if decisions.get(turn.get("step")):
+            turn = {**turn, "decisions": decisions[turn["step"]]}
         out.write(json.dumps(turn, ensure_ascii=False) + "\n")
     return len(turns)
+
+
+# Decisions not worth replaying: the run stopped (interrupt) or a later start gave the request up (recovery).
+_NOT_REPLAYED = frozenset({"interrupt", "recovery"})
+
+
+def recorded_decisions(conn: sqlite3.Connection, session_id: str) -> dict[int, list[dict[str, Any]]]:
+    """{step: [decision, …]} of a session's approvals, in the order they were requested."""
+    requested: dict[str, Any] = {}
+    by_step: dict[int, list[dict[str, Any]]] = {}
+    for e in iter_events(conn, session_id, kinds=[Kind.APPROVAL_REQUESTED, Kind.APPROVAL_DECIDED]):
+        p = e.payload
+        if e.kind == Kind.APPROVAL_REQUESTED:
+            requested[p.get("id")] = (e.step, p)
+            continue
+        step, asked = requested.pop(p.get("id"), (e.step, {}))
+        if step is None or p.get("decided_by") in _NOT_REPLAYED:
+            continue
+        decision = {
+            "tool": p.get("tool"),
+            "decision": p.get("decision"),
+            "status": p.get("status"),
+            "reason": p.get("reason"),
+            "decided_by": p.get("recorded_by") or p.get("decided_by"),
+            "arguments": asked.get("arguments"),
+        }
+        if p.get("edited") is not None:
+            decision["edited"] = p["edited"]
+        by_step.setdefault(step, []).append(decision)
+    return by_step
 
 
 def write_workspace_at(conn: sqlite3.Connection, session_id: str, target: Path, upto_step: int | None) -> int:

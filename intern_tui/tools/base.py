@@ -14,6 +14,7 @@ import inspect
 import itertools
 import re
 import threading
+import time
 import types
 import typing
 from collections.abc import Callable
@@ -160,23 +161,26 @@ class ToolGate:
             raise ToolError(f"{name}: {exc}. Signature: {name}{_public_signature(spec.fn)}") from None
         arguments = {k: v for k, v in bound.arguments.items() if k != "ctx"}
         self.ctx.emit(Kind.TOOL_CALL, {"call_id": call_id, "tool": name, "arguments": arguments})
+        # the tool's own run time (shown per step): not the wait for approval; none for a call that never ran
+        started: float | None = None if spec.sensitive else time.monotonic()
         try:
             if self.interrupted.is_set():
                 raise Interrupted("the run was interrupted by the user; this call did not run")
             trusted: dict[str, Any] = {}
             if spec.sensitive:
                 arguments, trusted = self._approve(spec, arguments)
+                started = time.monotonic()
             result = spec.fn(self.ctx, **arguments, **trusted)
         except ToolError as exc:
-            self._result(call_id, name, error=str(exc), kind=type(exc).__name__)
+            self._result(call_id, name, error=str(exc), kind=type(exc).__name__, started=started)
             raise
         except Exception as exc:  # a bug or an unexpected library error: the agent still gets one line
             message = f"{name} failed: {type(exc).__name__}: {exc}"
-            self._result(call_id, name, error=message, kind="error")
+            self._result(call_id, name, error=message, kind="error", started=started)
             raise ToolError(message) from exc
         if self.ctx.redactor is not None:
             result = self.ctx.redactor.scrub(result, deep=True)  # what the model reads: the thorough pass
-        self._result(call_id, name, result=result)
+        self._result(call_id, name, result=result, started=started)
         return result
 
     def _approve(self, spec: ToolSpec, arguments: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -228,9 +232,18 @@ class ToolGate:
         return pin_script(self.ctx.workspace, made, self.approved_pins.get(str(made)))
 
     def _result(
-        self, call_id: str, name: str, *, result: Any = None, error: str | None = None, kind: str = ""
+        self,
+        call_id: str,
+        name: str,
+        *,
+        result: Any = None,
+        error: str | None = None,
+        kind: str = "",
+        started: float | None = None,
     ) -> None:
         payload: dict[str, Any] = {"call_id": call_id, "tool": name}
+        if started is not None:
+            payload["duration_s"] = round(time.monotonic() - started, 3)
         if error is not None:
             payload.update(error=error, error_kind=kind)
             self.calls.append((self.ctx.emitter.step or 0, name, "error:" + error[:200]))

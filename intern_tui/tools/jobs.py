@@ -80,6 +80,9 @@ def cost_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]
         flavor = arguments.get("flavor") or "cpu-basic"
         if flavor not in HF_FLAVORS:
             return {
+                "backend": "hf",
+                "flavor": flavor,
+                "hours": round(hours, 3),
                 "gpu_hours": None,
                 "usd": None,
                 "summary": f"HF Jobs, unknown flavor {flavor!r}: no price known; up to {limit}",
@@ -87,6 +90,10 @@ def cost_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]
         gpus, price = HF_FLAVORS[flavor]
         usd = round(price * hours, 2)
         return {
+            "backend": "hf",
+            "flavor": flavor,
+            "gpus": gpus,
+            "hours": round(hours, 3),
             "gpu_hours": round(gpus * hours, 2),
             "usd": usd,
             "summary": f"HF Jobs {flavor} (~${price:.2f}/h, {gpus} GPU) for up to {limit}: about ${usd:.2f}",
@@ -94,6 +101,9 @@ def cost_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]
     gpus = arguments.get("gpus")
     count = int(gpus) if isinstance(gpus, int) else _local_gpu_count()
     return {
+        "backend": "local",
+        "gpus": count,
+        "hours": round(hours, 3),
         "gpu_hours": round(count * hours, 2),
         "usd": 0.0,
         "summary": f"local job on {count} GPU(s) for up to {limit}: {count * hours:.2g} GPU-hours, no charge",

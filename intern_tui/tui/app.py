@@ -7,6 +7,7 @@ the only object that can steer the agent. Widgets never see the agent.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -47,13 +48,14 @@ class InternApp(NavigationMixin, App):
     TITLE = "intern-tui"
     ENABLE_COMMAND_PALETTE = True
     BINDINGS = [
-        Binding("p", "toggle_pause", "Pause/Resume", id="pause"),
+        Binding("p", "toggle_pause", "Pause", id="pause", tooltip="pause / resume at the next step boundary"),
         Binding("r", "redirect", "Redirect", id="redirect"),
         Binding("a", "approve", "Approve", id="approve"),
         Binding("A", "approve_always", "Always", id="approve_always", show=False),
         Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit", "Edit", id="edit", show=False),
-        Binding("x", "interrupt", "Interrupt (x x)", id="interrupt"),
+        Binding("enter", "approval_details", "Details", id="approval_details", show=False),
+        Binding("x", "interrupt", "Interrupt", id="interrupt", tooltip="press twice within 2 s"),
         Binding("s", "focus_pane('stream')", "Stream", id="focus_stream", show=False),
         Binding("g", "focus_pane('gpu')", "GPU", id="focus_gpu", show=False),
         Binding("m", "focus_pane('metrics')", "Metrics", id="focus_metrics", show=False),
@@ -222,6 +224,7 @@ class InternApp(NavigationMixin, App):
                     start=False,
                     api_base=self.continue_overrides.get("api_base"),
                     settings_overrides=self.continue_overrides.get("settings"),
+                    ask_again=bool(self.continue_overrides.get("ask_again")),
                 )
             elif self.resume_id is not None:
                 sup = resume_session(
@@ -232,6 +235,7 @@ class InternApp(NavigationMixin, App):
                     api_base=self.continue_overrides.get("api_base"),
                     settings_overrides=self.continue_overrides.get("settings"),
                     max_steps=self.continue_overrides.get("max_steps"),
+                    ask_again=bool(self.continue_overrides.get("ask_again")),
                     **({"model": self.options.model} if self.options else {}),
                 )
             else:
@@ -258,6 +262,7 @@ class InternApp(NavigationMixin, App):
             "api_base": self.continue_overrides.get("api_base"),
             "settings_overrides": self.continue_overrides.get("settings") or None,
             "approve": "ask",
+            "ask_again": self.continue_overrides.get("ask_again") or None,
         }
         if self.resume_id is not None:
             overrides["max_steps"] = self.continue_overrides.get("max_steps")
@@ -483,18 +488,14 @@ class InternApp(NavigationMixin, App):
         )
 
     def announce(self, requests) -> None:
-        """A request needs a human: bell, a desktop notification (OSC 9) and a toast."""
+        """A request needs a human: the bell and a desktop notification (OSC 9). No toast: the header says
+        WAITING FOR APPROVAL and the queue above the stream shows the request with its keys, so nothing
+        covers the code or the plots."""
         self.bell()
         text = ", ".join(r.tool for r in requests)
         driver = getattr(self, "_driver", None)
         if driver is not None and hasattr(driver, "write"):
             driver.write(f"\x1b]9;intern-tui: approval needed ({text})\x07")
-        self.notify(
-            f"approval needed: {text} — a approve · d deny · e edit · enter details",
-            title="Waiting for you",
-            severity="warning",
-            timeout=8,
-        )
 
     # -- actions: steering ------------------------------------------------------------------------------
 
@@ -618,14 +619,15 @@ class InternApp(NavigationMixin, App):
         if self.supervisor is None or not self.supervisor.decide(item.id, decision, reason, edited):
             self.notify("that request is no longer pending", severity="warning")
             return
-        self.clear_notifications()  # the "approval needed" toast is answered
         verb = {
             "approve": "approved",
             "always": f"always allowing {item.tool}",
             "deny": "denied",
             "edit": "approved with edits",
         }[decision]
-        self.notify(f"{item.tool}: {verb}")
+        if edited:
+            verb += ": " + ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in edited.items())
+        self.notify(f"{item.tool}: {verb}", timeout=4)
 
     def action_approve(self) -> None:
         if item := self._selected_request():
@@ -649,20 +651,35 @@ class InternApp(NavigationMixin, App):
                 lambda edited: edited is not None and self.decide(item, "edit", None, edited),
             )
 
+    def action_approval_details(self) -> None:
+        """enter: the selected request in full (in a replay: the one pending at the selected event)."""
+        from .widgets.approvals import ApprovalQueue
+
+        dashboard = self.dashboard
+        if dashboard is None:
+            return
+        item = dashboard.query_one(ApprovalQueue).selected
+        if item is None:
+            self.notify("no pending approval", timeout=2)
+            return
+        self.open_request(item)
+
+    def open_request(self, item) -> None:
+        read_only = self.dashboard is None or self.dashboard.at is not None
+
+        def done(result) -> None:
+            if result is not None:
+                self.decide(item, *result)
+
+        at = self.dashboard.at if self.dashboard is not None else None
+        self.push_screen(ApprovalModal(item, read_only=read_only, at=at), done)
+
     def on_option_list_option_selected(self, event) -> None:
         from .widgets.approvals import ApprovalQueue
 
-        if isinstance(event.option_list, ApprovalQueue):
-            item = event.option_list.selected
-            if item is None:
-                return
-            read_only = self.dashboard is None or self.dashboard.at is not None
-
-            def done(result) -> None:
-                if result is not None:
-                    self.decide(item, *result)
-
-            self.push_screen(ApprovalModal(item, read_only=read_only), done)
+        if isinstance(event.option_list, ApprovalQueue) and event.option_list.selected is not None:
+            event.stop()
+            self.open_request(event.option_list.selected)
 
     # -- actions: viewing -------------------------------------------------------------------------------
 
@@ -711,12 +728,18 @@ class InternApp(NavigationMixin, App):
             shown = ", ".join(
                 self.get_key_display(Binding(k.strip(), binding.action)) for k in keys.split(",")
             )
-            rows.append((shown, binding.description, binding.id or "-"))
+            what = binding.description + (f" ({binding.tooltip})" if binding.tooltip else "")
+            rows.append((shown, what, binding.id or "-"))
         rows += [
             ("ctrl+p", "command palette", "-"),
             (", . < >", "files: pick the versions to diff", "files.*"),
             ("u", "files: unified / side by side", "files.toggle_mode"),
-            ("[ ]", "metrics: previous / next metric", "metrics.*"),
+            ("[ ]", "metrics: previous / next tab", "metrics.previous, metrics.next"),
+            (
+                "{ }",
+                "metrics: previous / next metric in the tab",
+                "metrics.previous_metric, metrics.next_metric",
+            ),
         ]
         return rows
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..agent.models import describe_retry, display_model
 from ..events import Event, Kind
+from ..store.queries import format_step_stats
 from .history import HeldPayloads, MetricsTimeline
 
 ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
@@ -169,6 +170,7 @@ class SessionModel:
         self.status = _History("starting")
         self.step = _History(0)
         self.max_steps = 0
+        self.title: str | None = None  # the user's title (renamed); else the header derives one from the task
         self.tokens = _History((0, 0, 0.0))  # (in, out, usd)
         self.cost_unknown = _History(False)  # some reply had no known price: the total is a lower bound
         self.tokens_estimated = _History(False)  # some reply had no usage: its tokens were estimated
@@ -194,6 +196,9 @@ class SessionModel:
         self.evals: list[tuple[int, dict[str, Any]]] = []  # (seq, eval_result payload)
         self.tracking: dict[str, dict[str, Any]] = {}  # job id -> where its Trackio dashboard is
         self.step_seqs: dict[int, int] = {}  # step -> seq of its first event (for "seek to step")
+        self._step_costs: dict[
+            int, dict[str, Any]
+        ] = {}  # step -> its tool durations and tokens, until it ends
         self.event_times = array("d")  # replay only: ts of each event, index seq - 1 (for playback)
 
     # -- the reducer ----------------------------------------------------------------------------------
@@ -340,6 +345,7 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     m.session_id = e.session_id
     m.task = p.get("task") or m.task
+    m.title = p.get("title") or m.title
     m.model = p.get("model") or m.model
     m.max_steps = p.get("max_steps") or m.max_steps
     m.parent_id = p.get("parent_id")
@@ -420,19 +426,50 @@ def _code_action(m: SessionModel, e: Event) -> set[str]:
 
 def _observation(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
+    row = m._step_costs.pop(e.step, None) if e.step is not None else None
+    stats = {}
+    if row is not None or p.get("duration_s") is not None:  # the step's time, tools and tokens, one line
+        row = row or _step_row(e.step)
+        row["duration_s"] = p.get("duration_s")
+        stats = {"stats": format_step_stats(row)}
     if p.get("error"):
-        return m._add(e, "error", p["error"])
+        return m._add(e, "error", p["error"], **stats)
     text = (p.get("text") or "").replace("Execution logs:\n", "", 1)
-    return m._add(e, "observation", text.strip(), final=bool(p.get("final")))
+    return m._add(e, "observation", text.strip(), final=bool(p.get("final")), **stats)
+
+
+def _step_row(step: int | None) -> dict[str, Any]:
+    return {"step": step, "duration_s": None, "tool_durations": [], "tokens": {"input": 0, "output": 0},
+            "cost": 0.0, "cost_estimated": False}  # fmt: skip
+
+
+def _step_cost(m: SessionModel, step: int | None) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    return m._step_costs.setdefault(step, _step_row(step))
 
 
 def _tool_result(m: SessionModel, e: Event) -> set[str]:
-    return set()  # shown through the observation; kept in the store for detail views
+    row = _step_cost(m, e.step)  # the result itself is shown through the observation
+    if row is not None:
+        row["tool_durations"].append(
+            {"tool": e.payload.get("tool"), "duration_s": e.payload.get("duration_s")}
+        )
+    return set()
 
 
 def _token_usage(m: SessionModel, e: Event) -> set[str]:
     i, o, c = m.tokens.current
     p = e.payload
+    row = _step_cost(m, e.step)
+    if row is not None:
+        row["tokens"]["input"] += int(p.get("input_tokens") or 0)
+        row["tokens"]["output"] += int(p.get("output_tokens") or 0)
+        if p.get("cost_usd") is None:
+            row["cost"] = None
+        elif row["cost"] is not None:
+            row["cost"] += float(p["cost_usd"])
+        row["cost_estimated"] = row["cost_estimated"] or bool(p.get("estimated"))
     if p.get("cost_usd") is None:
         m.cost_unknown.set(e.seq, True)
     if p.get("estimated"):
@@ -475,17 +512,30 @@ def _approval_decided(m: SessionModel, e: Event) -> set[str]:
     if not m.pending_approvals() and m.status.current == "waiting":
         m.status.set(e.seq, "running")
     verdict = p.get("status", "decided")
-    if p.get("decision") == "edit":
-        verdict = f"approved with edits {json.dumps(p.get('edited'), ensure_ascii=False)[:160]}"
+    by = p.get("decided_by", "user")
+    if p.get("replayed"):
+        by = f"replayed: {p.get('recorded_by') or 'user'} decided"
     reason = f" — {p['reason']}" if p.get("reason") else ""
+    text = f"{p.get('tool')} {verdict} ({by}){reason}"
+    if p.get("decision") == "edit":  # every edited value in full: the confirmation is what runs
+        edited = ", ".join(
+            f"{k}={json.dumps(v, ensure_ascii=False, sort_keys=True)}"
+            for k, v in (p.get("edited") or {}).items()
+        )
+        text = f"{p.get('tool')} approved with edits ({by}){reason}: {edited}"
     return m._add(
         e,
         "approval",
-        f"{p.get('tool')} {verdict} ({p.get('decided_by', 'user')}){reason}",
+        text,
         id=p.get("id"),
         phase="decided",
         status=p.get("status"),
     ) | {"approvals"}
+
+
+def _renamed(m: SessionModel, e: Event) -> set[str]:
+    m.title = e.payload.get("title") or m.title
+    return m._add(e, "control", f"renamed: {m.title}") | {"header"}
 
 
 def _paused(m: SessionModel, e: Event) -> set[str]:
@@ -759,6 +809,7 @@ _HANDLERS = {
     Kind.TOOL_RESULT: _tool_result,
     Kind.TOKEN_USAGE: _token_usage,
     Kind.APPROVAL_REQUESTED: _approval_requested,
+    Kind.RENAMED: _renamed,
     Kind.APPROVAL_DECIDED: _approval_decided,
     Kind.PAUSED: _paused,
     Kind.RESUMED: _resumed,

@@ -81,7 +81,7 @@ class DashboardScreen(Screen):
                         yield JobsPane(id="jobs")
                     with TabPane("Evals", id="tab-evals"):
                         yield EvalsPane(id="evals")
-        yield KeyFooter()
+        yield KeyFooter(compact=True)
 
     def compose_top(self) -> ComposeResult:
         """Extra rows under the header (replay adds its timeline here)."""

@@ -16,6 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
+from ...agent.approvals import cost_facts, ordered_arguments
 from ..state import ApprovalItem, StreamItem
 from ..widgets.approvals import estimate_text
 
@@ -33,9 +34,16 @@ ModalScreen TextArea { height: 20; }
 
 
 class ApprovalModal(ModalScreen[tuple[str, str | None, dict | None] | None]):
-    """The whole request; returns (decision, reason, edited) or None when dismissed."""
+    """The whole request, scrollable (↑ ↓ pgup pgdn): tool, cost, guard flags, every argument in full, the
+    script's diff against the last approved version. Returns (decision, reason, edited) or None."""
 
-    DEFAULT_CSS = MODAL_CSS
+    DEFAULT_CSS = (
+        MODAL_CSS
+        + """
+    ApprovalModal > Vertical { height: 90%; }
+    ApprovalModal VerticalScroll { height: 1fr; max-height: 100%; }
+    """
+    )
     BINDINGS = [
         Binding("a", "decide('approve')", "approve", id="modal.approve"),
         Binding("A", "decide('always')", "always", id="modal.always"),
@@ -44,23 +52,27 @@ class ApprovalModal(ModalScreen[tuple[str, str | None, dict | None] | None]):
         Binding("escape", "dismiss(None)", "close", id="modal.close"),
     ]
 
-    def __init__(self, item: ApprovalItem, read_only: bool = False):
+    def __init__(self, item: ApprovalItem, read_only: bool = False, at: int | None = None):
         super().__init__()
         self.item = item
         self.read_only = read_only
+        self.at = at  # replay: the request as of this event (pending then, even if decided later)
 
     def compose(self) -> ComposeResult:
         item = self.item
         with Vertical():
             yield Label(f"{item.tool} — approval {'record' if self.read_only else 'needed'}", classes="title")
-            with VerticalScroll():
-                yield Static(request_renderable(item))
-            if not self.read_only:
-                yield Label(
-                    "a approve · A always allow this tool · d deny (with a reason) · e edit then approve · "
-                    "esc close",
-                    classes="hint",
-                )
+            with VerticalScroll(id="approval-detail"):
+                yield Static(request_renderable(item, self.at))
+            yield Label(
+                "↑↓ scroll · esc close"
+                if self.read_only
+                else "a approve · A always · d deny · e edit · ↑↓ scroll · esc close",
+                classes="hint",
+            )
+
+    def on_mount(self) -> None:
+        self.query_one("#approval-detail", VerticalScroll).focus()
 
     def action_decide(self, decision: str) -> None:
         if self.read_only:
@@ -81,20 +93,30 @@ class ApprovalModal(ModalScreen[tuple[str, str | None, dict | None] | None]):
             self.dismiss(("edit", None, edited))
 
 
-def request_renderable(item: ApprovalItem):
+def request_renderable(item: ApprovalItem, at: int | None = None):
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
+    table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("tool", item.tool)
     table.add_row("step", str(item.step or "-"))
+    facts = cost_facts(item.arguments, item.estimate)
+    if facts:
+        table.add_row("cost", " · ".join(facts))
     table.add_row("estimate", estimate_text(item.estimate) or "—")
-    if item.status != "pending":
+    for flag in item.estimate.get("flags") or []:
+        table.add_row(Text("⚠ guard", style="bold red"), Text(flag, style="bold red"))
+    if item.status_at(at) != "pending":
         table.add_row(
             "decision",
             f"{item.status} ({item.decision}, by {item.decided_by})"
             + (f": {item.reason}" if item.reason else ""),
         )
-    for key, value in item.arguments.items():
+        if item.edited is not None:
+            table.add_row(
+                "edited", Text(json.dumps(item.edited, ensure_ascii=False, indent=2, sort_keys=True))
+            )
+    for key in ordered_arguments(item.arguments):  # every argument, in full
+        value = item.arguments[key]
         if (
             isinstance(value, str)
             and ("\n" in value or key in ("script", "content", "code"))
@@ -104,9 +126,8 @@ def request_renderable(item: ApprovalItem):
                 key, Syntax(value, "python", theme="ansi_dark", background_color="default", word_wrap=True)
             )
         else:
-            table.add_row(
-                key, Text(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-            )
+            text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+            table.add_row(key, Text(text))
     if (
         item.pinned
     ):  # what will run: the snapshot taken when this was asked, and what changed since the last one
@@ -120,10 +141,17 @@ def request_renderable(item: ApprovalItem):
             return table
         table.add_row(
             "runs",
-            f"snapshot sha256:{pinned.get('sha256', '')[:16]}… ({len(pinned.get('files') or [])} .py files)",
+            Text(
+                f"snapshot sha256:{pinned.get('sha256', '')} ({len(pinned.get('files') or [])} .py files)",
+                overflow="fold",
+            ),
         )
         if pinned.get("diff"):
-            label = "diff vs last approved" if pinned.get("previous_sha256") else "script (new)"
+            if pinned.get("previous_sha256"):
+                table.add_row(
+                    "against", Text(f"last approved sha256:{pinned['previous_sha256']}", overflow="fold")
+                )
+            label = "diff" if pinned.get("previous_sha256") else "new script"
             table.add_row(
                 label,
                 Syntax(pinned["diff"], "diff", theme="ansi_dark", background_color="default", word_wrap=True),

@@ -203,13 +203,13 @@ class ReplayScreen(DashboardScreen):
     """Timeline keys take priority over the focused pane: in a replay, moving in time is the main thing."""
 
     BINDINGS = [
-        Binding("left", "step(-1)", "prev step", priority=True, id="replay.prev_step"),
-        Binding("right", "step(1)", "next step", priority=True, id="replay.next_step"),
+        Binding("left", "step(-1)", "prev", tooltip="previous step", priority=True, id="replay.prev_step"),
+        Binding("right", "step(1)", "next", tooltip="next step", priority=True, id="replay.next_step"),
         Binding("shift+left", "event(-1)", "prev event", show=False, priority=True, id="replay.prev_event"),
         Binding("shift+right", "event(1)", "next event", show=False, priority=True, id="replay.next_event"),
         Binding("home", "seek_to(1)", "start", show=False, priority=True, id="replay.start"),
         Binding("end", "seek_to(-1)", "end", show=False, priority=True, id="replay.end"),
-        Binding("space", "play", "play/pause", priority=True, id="replay.play"),
+        Binding("space", "play", "play", tooltip="play / pause", priority=True, id="replay.play"),
         Binding("plus,equals_sign", "speed(1)", "faster", show=False, priority=True, id="replay.faster"),
         Binding("minus", "speed(-1)", "slower", show=False, priority=True, id="replay.slower"),
         Binding("colon", "seek_prompt", "seek", priority=True, id="replay.seek"),

@@ -17,17 +17,21 @@ from ..widgets.header import display_model, fmt_duration
 from .modals import MODAL_CSS, ConfirmModal
 
 _MOVES = {"up": "cursor_up", "down": "cursor_down", "pageup": "page_up", "pagedown": "page_down"}
-COLUMNS = ("id", "status", "steps", "started", "duration", "model", "pending", "task")
+# The title second: on an 80-column terminal it is what tells sessions apart (the table scrolls for the rest).
+COLUMNS = ("id", "title", "status", "steps", "started", "duration", "model", "pending")
+TITLE_WIDTH = 36
 
 
 def _matches(row: dict[str, Any], query: str) -> bool:
     """Every word must match: `status:done`, `model:gpt`, or free text over id, task, model and status."""
     for word in query.lower().split():
         field, _, value = word.partition(":")
-        if value and field in ("status", "model", "id", "task"):
+        if value and field in ("status", "model", "id", "task", "title"):
             if value not in str(row.get(field) or "").lower():
                 return False
-        elif not any(word in str(row.get(k) or "").lower() for k in ("id", "task", "model", "status")):
+        elif not any(
+            word in str(row.get(k) or "").lower() for k in ("id", "title", "task", "model", "status")
+        ):
             return False
     return True
 
@@ -60,6 +64,32 @@ class ForkModal(ModalScreen[tuple[int, str | None, str | None] | None]):
         self.dismiss((step, instruction, model))
 
 
+class RenameModal(ModalScreen[str | None]):
+    """A new title for a session (enter saves, esc cancels)."""
+
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape", "dismiss(None)", "cancel", id="rename.cancel")]
+
+    def __init__(self, session_id: str, title: str):
+        super().__init__()
+        self.session_id, self.title_now = session_id, title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Rename {self.session_id} (enter saves, esc cancels)", classes="title")
+            yield Input(value=self.title_now, placeholder="a short title", id="rename-input")
+            yield Label("", id="rename-error", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        from ...errors import BadInput
+        from ...store.titles import clean_title
+
+        try:
+            self.dismiss(clean_title(event.value))
+        except BadInput as exc:
+            self.query_one("#rename-error", Label).update(exc.message)
+
+
 class SessionBrowser(Screen):
     DEFAULT_CSS = """
     SessionBrowser Input { dock: top; margin: 0 1; }
@@ -71,6 +101,7 @@ class SessionBrowser(Screen):
         Binding("ctrl+r", "resume", "Resume", id="browser.resume", priority=True),
         Binding("ctrl+f", "fork", "Fork", id="browser.fork", priority=True),
         Binding("ctrl+d", "delete", "Delete", id="browser.delete", priority=True),
+        Binding("ctrl+t", "rename", "Rename", id="browser.rename", priority=True),
         Binding("escape", "close", "Back", id="browser.close"),
     ]
 
@@ -81,7 +112,7 @@ class SessionBrowser(Screen):
 
     def compose(self) -> ComposeResult:
         yield Label("Sessions — type to filter (e.g. `status:done sft`)", id="browser-title")
-        yield Input(placeholder="filter: task, model, status, id", id="browser-filter")
+        yield Input(placeholder="filter: title, task, model, status, id", id="browser-filter")
         table = DataTable(id="browser-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
@@ -121,19 +152,17 @@ class SessionBrowser(Screen):
             end = r["ended_at"] or (
                 r["updated_at"] if r["status"] not in ("running", "paused", "waiting") else now
             )
-            started = (
-                time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
-            )
-            task = " ".join((r["task"] or "").split())
+            started = time.strftime("%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+            title = " ".join((r["title"] or r["task"] or "").split())
             table.add_row(
                 r["id"],
+                title[: TITLE_WIDTH - 1] + "…" if len(title) > TITLE_WIDTH else title,
                 r["status"],
                 str(r["steps"] or 0),
                 started,
                 fmt_duration((end or 0) - (r["started_at"] or 0)) if r["started_at"] else "",
                 display_model(r["model"])[:28],
                 str(r["pending_approvals"] or ""),
-                task[:70] + ("…" if len(task) > 70 else ""),
                 key=r["id"],
             )
             shown += 1
@@ -181,6 +210,39 @@ class SessionBrowser(Screen):
                 ForkModal(row["id"], row["steps"] or 0, row["model"] or ""),
                 lambda result: result and self.app.fork_from_browser(row["id"], *result),
             )
+
+    def action_rename(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        self.app.push_screen(
+            RenameModal(row["id"], row["title"] or ""),
+            lambda title: title and self._rename(row["id"], title),
+        )
+
+    @work(thread=True, group="browser-rename")
+    def _rename(self, session_id: str, title: str) -> None:
+        """Off the UI thread: a live session is renamed through its own process (a socket call)."""
+        from ...errors import InternError
+        from ...store.titles import rename_session
+
+        sup = getattr(self.app, "supervisor", None)
+        try:
+            if sup is not None and getattr(sup, "session_id", None) == session_id and sup.running:
+                sup.rename(title)  # the session this window runs or is attached to
+                flush = getattr(getattr(self.app, "runtime", None), "writer", None)
+                if flush is not None:
+                    flush.flush()
+            else:
+                rename_session(self.store, session_id, title)
+        except InternError as exc:
+            self.app.call_from_thread(self.app.notify, exc.message, severity="error")
+            return
+        self.app.call_from_thread(self._renamed, session_id, title)
+
+    def _renamed(self, session_id: str, title: str) -> None:
+        self.app.notify(f"{session_id}: {title}", timeout=3)
+        self.reload()
 
     def action_delete(self) -> None:
         row = self.selected()

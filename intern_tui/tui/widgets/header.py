@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...agent.models import display_model
+from ...store.titles import derive_title
 from ..state import SessionModel
 
 STATUS_LABELS = {
@@ -91,7 +92,7 @@ class StatusHeader(Static):
         width = (self.size.width or 100) - 2
         title, tail = fit_header(
             width - len(label) - 4,
-            title=" ".join((model.task or "new session").split()),
+            title=model.title or derive_title(model.task) or "new session",
             model_name=display_model(model.model),
             step=f"step {model.step.at(at)}/{model.max_steps or '?'}",
             tokens=token_meter(model, at),

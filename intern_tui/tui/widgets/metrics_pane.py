@@ -239,8 +239,12 @@ class MetricsPane(Vertical):
     """
 
     BINDINGS = [
-        Binding("[", "cycle_metric(-1)", "previous metric", id="metrics.previous", show=False),
-        Binding("]", "cycle_metric(1)", "next metric", id="metrics.next", show=False),
+        Binding("[", "cycle_group(-1)", "previous metric tab", id="metrics.previous", show=False),
+        Binding("]", "cycle_group(1)", "next metric tab", id="metrics.next", show=False),
+        Binding(
+            "{", "cycle_metric(-1)", "previous metric in the tab", id="metrics.previous_metric", show=False
+        ),
+        Binding("}", "cycle_metric(1)", "next metric in the tab", id="metrics.next_metric", show=False),
     ]
 
     def __init__(self, *, redraw_interval: float = 0.5, **kw: Any):
@@ -496,6 +500,14 @@ class MetricsPane(Vertical):
         if self.group is not None and isinstance(event.value, str):
             self._choice[self.group] = event.value
             self._request_draw(now=True)
+
+    def action_cycle_group(self, delta: int) -> None:
+        """[ / ]: the previous / next tab (loss, reward, kl, lr, grad, eval…), wrapping around."""
+        tabs = self.query_one("#metrics-tabs", Tabs)
+        if delta < 0:
+            tabs.action_previous_tab()
+        else:
+            tabs.action_next_tab()
 
     def action_cycle_metric(self, delta: int) -> None:
         names = self._choices(self.group)

@@ -188,11 +188,10 @@ class AgentStream(RichLog):
                 (0, 0, 0, 2),
             )
         if kind == "observation":
-            return Padding(self._observation(item), (0, 0, 0, 2))
+            return Padding(self._with_stats(self._observation(item), item), (0, 0, 0, 2))
         if kind == "error":
-            return Padding(
-                Text(f"{g.fail} {_clip_lines(item.text, OBSERVATION_LINES)}", style="red"), (0, 0, 0, 2)
-            )
+            text = Text(f"{g.fail} {_clip_lines(item.text, OBSERVATION_LINES)}", style="red")
+            return Padding(self._with_stats(text, item), (0, 0, 0, 2))
         if kind == "task":
             return Text.assemble(("TASK ", "bold reverse"), " ", (item.text, "bold"))
         if kind == "approval":
@@ -227,6 +226,13 @@ class AgentStream(RichLog):
         if kind == "control":
             return Text(f"── {item.text} ──", style="dim italic")
         return Text(item.text)
+
+    def _with_stats(self, text: Text, item: StreamItem) -> Text:
+        """The step's time, each tool's run time, its tokens and cost, under its observation."""
+        if item.meta.get("stats"):
+            text = text.copy()
+            text.append(f"\n{self.glyphs.dot} {item.meta['stats']}", style="dim italic")
+        return text
 
     def _code_background(self) -> str:
         return self.app.theme_variables.get("panel", "default") if self.is_mounted else "default"
