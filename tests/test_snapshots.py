@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 from textual.worker import WorkerState
 
 from intern_tui.agent.session import Runtime
@@ -47,6 +48,8 @@ def settle(*keys, seek: int | None = None):
             if quiet >= 3:
                 break
         pilot.app.clear_notifications()
+        for field in pilot.app.screen.query(Input):  # a blinking cursor would make the picture a coin toss
+            field.cursor_blink = False
         await pilot.pause(0.1)
 
     return run_before
