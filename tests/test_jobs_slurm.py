@@ -1,0 +1,289 @@
+"""The Slurm backend: parsers on recorded outputs (everywhere), and whole jobs on a real single-node Slurm
+cluster the tests start (slurm_cluster.py; skipped with the reason where Slurm can't run)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from helpers import running_store
+from slurm_cluster import start_cluster
+
+from intern_tui.bus import Emitter
+from intern_tui.jobs import JobManager, recover_jobs
+from intern_tui.jobs.slurm import (
+    SlurmState,
+    batch_script,
+    outcome_of,
+    parse_sacct,
+    parse_sbatch,
+    parse_scontrol,
+    parse_squeue,
+    slurm_command,
+    time_limit,
+)
+from intern_tui.store.queries import iter_events
+from intern_tui.tools.base import ToolError
+from intern_tui.tools.costs import estimate_slurm
+
+FAST = {"poll_interval": 0.05, "hold_seconds": 0.2, "cancel_grace": 2.0, "slurm_status_interval": 0.2}
+
+# Recorded from Slurm 22.05 (squeue/sacct with the backend's format strings, scontrol -o).
+SQUEUE = "41|RUNNING|None|vm|0:03\n42|PENDING|Resources||0:00\n43_1|PENDING|Priority||0:00\n"
+SACCT = (
+    "57|CANCELLED by 0|0:15|00:00:07|gpu-node-03\n"
+    "58|FAILED|3:0|00:01:02|gpu-node-[01-02]\n"
+    "59|TIMEOUT|0:0|00:10:00|gpu-node-04\n"
+    "60|PENDING|0:0|00:00:00|None assigned\n"
+)
+SCONTROL = (
+    "JobId=1 JobName=j.sh UserId=root(0) GroupId=root(0) MCS_label=N/A Priority=4294901759 Nice=0 "
+    "Account=(null) QOS=(null) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 "
+    "Restarts=0 BatchFlag=1 Reboot=0 ExitCode=3:0 RunTime=00:00:01 TimeLimit=UNLIMITED TimeMin=N/A "
+    "SubmitTime=2026-12-04T19:26:18 Partition=debug AllocNode:Sid=vm:2088 ReqNodeList=(null) "
+    "NodeList=vm BatchHost=vm NumNodes=1 NumCPUs=1 NumTasks=1 TRES=cpu=1,node=1,billing=1 "
+    "Command=/tmp/be-slurm/j.sh WorkDir=/tmp/be-slurm StdErr=/tmp/be-slurm/out-1.txt StdIn=/dev/null"
+)
+
+
+# -- recorded outputs ---------------------------------------------------------------------------------
+
+
+def test_parse_sbatch_parsable():
+    assert parse_sbatch("1234\n") == "1234"
+    assert parse_sbatch("1234;cluster-a\n") == "1234"
+    assert parse_sbatch("sbatch: warning: something\n77\n") == "77"
+    with pytest.raises(ToolError, match="without a job id"):
+        parse_sbatch("Submitted batch job\n")
+
+
+def test_parse_squeue_lines():
+    assert parse_squeue(SQUEUE, "41") == SlurmState("RUNNING", nodes="vm")
+    assert parse_squeue(SQUEUE, "42") == SlurmState("PENDING", reason="Resources")
+    assert parse_squeue(SQUEUE, "43").state == "PENDING"  # an array task's line
+    assert parse_squeue(SQUEUE, "4") is None and parse_squeue("", "41") is None
+
+
+def test_parse_sacct_lines():
+    canceled = parse_sacct(SACCT, "57")
+    assert (canceled.state, canceled.exit_code, canceled.signal, canceled.source) == (
+        "CANCELLED",
+        0,
+        15,
+        "sacct",
+    )
+    failed = parse_sacct(SACCT, "58")
+    assert (failed.state, failed.exit_code, failed.nodes) == ("FAILED", 3, "gpu-node-[01-02]")
+    assert parse_sacct(SACCT, "60").nodes is None
+    assert parse_sacct("58.batch|FAILED|3:0|00:01:02|n1\n", "58") is None  # steps are not the job
+
+
+def test_parse_scontrol_line():
+    info = parse_scontrol(SCONTROL)
+    assert (info.state, info.exit_code, info.reason, info.nodes) == ("FAILED", 3, "NonZeroExitCode", "vm")
+    assert parse_scontrol("slurm_load_jobs error: Invalid job id specified") is None
+
+
+def test_outcomes():
+    assert outcome_of(SlurmState("COMPLETED", 0), None).status == "completed"
+    failed = outcome_of(SlurmState("FAILED", 3), None)
+    assert (failed.status, failed.exit_code) == ("failed", 3) and "code 3" in failed.error
+    assert outcome_of(SlurmState("COMPLETED", 0), 2).exit_code == 2  # our exit-code file wins
+    assert outcome_of(SlurmState("CANCELLED", 0, 15), None).status == "canceled"
+    assert "time limit" in outcome_of(SlurmState("TIMEOUT"), None).error
+    assert "node failed" in outcome_of(SlurmState("NODE_FAIL"), None).error
+
+
+def test_batch_script_asks_for_the_resources_and_records_the_exit_code(tmp_path):
+    job_dir, ws = tmp_path / "jobs" / "job-1", tmp_path
+    job_dir.mkdir(parents=True)
+    text = batch_script(command=["sh", "-c", "echo hi; exit 4"], job_dir=job_dir, workspace=ws, name="intern-tui-job-1",
+                        nodes=2, gpus=4, timeout=5400, partition="gpu", account="lab", extra=["--qos=high"])  # fmt: skip
+    for line in ("#SBATCH --nodes=2", "#SBATCH --gres=gpu:4", "#SBATCH --time=90", "#SBATCH --partition=gpu",
+                 "#SBATCH --account=lab", "#SBATCH --qos=high", f"#SBATCH --output={job_dir / 'log.txt'}"):  # fmt: skip
+        assert line in text.splitlines()
+    # The script itself is plain sh: run it here, as slurmd would.
+    (job_dir / "slurm.sh").write_text(text)
+    res = subprocess.run(["sh", str(job_dir / "slurm.sh")], capture_output=True, text=True)
+    assert res.returncode == 4 and res.stdout == "hi\n" and (job_dir / "exit_code").read_text() == "4\n"
+    assert time_limit(None) is None and time_limit(30) == "1"
+
+
+def test_multi_node_command_runs_one_torchrun_per_node():
+    cmd = slurm_command("py", Path("/ws/t.py"), ["--a"], nodes=2, gpus=8, launcher=None, accelerate=False)
+    assert cmd[:2] == ["srun", "--kill-on-bad-exit=1"]
+    assert cmd[cmd.index("--nnodes") + 1] == "2" and cmd[cmd.index("--nproc_per_node") + 1] == "8"
+    assert cmd[-2:] == ["/ws/t.py", "--a"] and "--rdzv_endpoint" in cmd[4]
+    assert slurm_command("py", Path("/ws/t.py"), [], nodes=1, gpus=1, launcher=None, accelerate=False) == [
+        "py",
+        "/ws/t.py",
+    ]
+
+
+def test_cost_estimate_is_rates_times_nodes_gpus_hours():
+    rates = {"gpu_hour_usd": 2.0, "node_hour_usd": 1.0, "partition": "gpu"}
+    est = estimate_slurm({"backend": "slurm", "nodes": 2, "gpus": 4, "timeout": 5400}, rates)
+    assert est["gpu_hours"] == 12.0 and est["usd"] == 27.0  # 1.5 h × 2 × (4 × $2 + $1)
+    assert "Slurm partition gpu: 2 node(s) × 4 GPU(s)" in est["summary"] and "$27.00" in est["summary"]
+    unknown = estimate_slurm({"backend": "slurm", "gpus": 1})
+    assert unknown["usd"] is None and "gpu_hour_usd" in unknown["summary"] and unknown["gpu_hours"] == 2.0
+
+
+def test_without_slurm_it_is_one_clear_error(session, monkeypatch, tmp_path):
+    _, _, emitter, ws = session
+    (ws / "t.py").write_text("print(1)\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ToolError, match="Slurm is not available here: no `sbatch` on PATH"):
+        JobManager(ws, emitter, **FAST).launch("t.py", backend="slurm")
+
+
+def test_slurm_only_options_are_refused_elsewhere(session):
+    _, _, emitter, ws = session
+    (ws / "t.py").write_text("print(1)\n")
+    manager = JobManager(ws, emitter, **FAST)
+    with pytest.raises(ToolError, match="nodes=2 needs backend='slurm'"):
+        manager.launch("t.py", nodes=2)
+    with pytest.raises(ToolError, match="partition= is a Slurm partition"):
+        manager.launch("t.py", partition="gpu")
+    with pytest.raises(ToolError, match="nodes must be"):
+        manager.launch("t.py", backend="slurm", nodes=0)
+
+
+# -- a real cluster -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    cluster, why = start_cluster(tmp_path_factory.mktemp("slurm"))
+    if cluster is None:
+        pytest.skip(why)
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    yield cluster
+    if old is None:
+        os.environ.pop("SLURM_CONF", None)
+    else:
+        os.environ["SLURM_CONF"] = old
+    cluster.stop()
+
+
+@pytest.fixture
+def session(home, tmp_path):
+    with running_store(home) as (store, bus, writer):
+        emitter = Emitter(bus, "s1")
+        emitter.emit("session_started", {"task": "slurm", "model": "script:x"})
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        yield store, writer, emitter, ws
+
+
+def events(store, writer, kind):
+    writer.flush()
+    conn = store.connect()
+    try:
+        return [e.payload for e in iter_events(conn, "s1", kinds=[kind])]
+    finally:
+        conn.close()
+
+
+def write(ws: Path, name: str, body: str) -> str:
+    (ws / name).write_text(textwrap.dedent(body), encoding="utf-8")
+    return name
+
+
+def test_slurm_job_runs_streams_its_log_and_reports_its_exit_code(slurm, session):
+    store, writer, emitter, ws = session
+    write(ws, "train.py", """
+        import os, sys
+        print("slurm job", os.environ["SLURM_JOB_ID"], "ours", os.environ["INTERN_TUI_JOB_ID"])
+        print("cwd", os.getcwd())
+        print("{'loss': 2.0, 'epoch': 0.5}")
+        print("{'loss': 1.0, 'epoch': 1.0}")
+        sys.exit(int(sys.argv[1]))
+    """)  # fmt: skip
+    manager = JobManager(ws, emitter, **FAST)
+    ok = manager.launch("train.py", backend="slurm", args=["0"], timeout=600)
+    bad = manager.launch("train.py", backend="slurm", args=["3"])
+    done = manager.wait(ok, timeout=60)
+    assert done["status"] == "completed" and done["exit_code"] == 0, done
+    failed = manager.wait(bad, timeout=60)
+    assert failed["status"] == "failed" and failed["exit_code"] == 3 and "code 3" in failed["error"]
+
+    started = {p["job_id"]: p for p in events(store, writer, "job_started")}
+    remote = started[ok]["remote_id"]
+    assert started[ok]["backend"] == "slurm" and remote.isdigit() and started[ok]["nodes"] == 1
+    assert done["remote_id"] == remote and done["backend"] == "slurm" and done["nodes"] == 1
+    lines = [ln for p in events(store, writer, "job_log") if p["job_id"] == ok for ln in p["lines"]]
+    assert lines[:2] == [f"slurm job {remote} ours {ok}", f"cwd {ws.resolve()}"]
+    metrics = [m for m in events(store, writer, "job_metric") if m["job_id"] == ok]
+    assert [m["values"]["loss"] for m in metrics] == [2.0, 1.0]
+    assert "#SBATCH --time=10" in (ws / "jobs" / ok / "slurm.sh").read_text()
+    conn = store.connect()
+    assert conn.execute("SELECT status, remote_id FROM jobs WHERE id = ?", (ok,)).fetchone() == (
+        "completed",
+        remote,
+    )
+    conn.close()
+    manager.shutdown()
+
+
+def test_slurm_cancel(slurm, session):
+    store, writer, emitter, ws = session
+    write(ws, "sleepy.py", "import time\nprint('up', flush=True)\ntime.sleep(300)\n")
+    manager = JobManager(ws, emitter, **FAST)
+    job = manager.launch("sleepy.py", backend="slurm")
+    log = ws / "jobs" / job / "log.txt"
+    deadline = time.monotonic() + 30
+    while b"up" not in log.read_bytes():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    status = manager.cancel(job)
+    assert status["status"] == "canceled", status
+    res = subprocess.run(
+        ["squeue", "-h", "-j", status["remote_id"], "-o", "%T"], capture_output=True, text=True
+    )
+    assert res.stdout.strip() in ("", "CANCELLED")
+    manager.shutdown()
+
+
+def test_slurm_job_is_reattached_after_a_restart(slurm, session):
+    store, writer, emitter, ws = session
+    write(ws, "slow.py", """
+        import sys, time
+        for i in range(6):
+            print(f"tick {i}", flush=True)
+            time.sleep(0.3)
+    """)  # fmt: skip
+    first = JobManager(ws, emitter, **FAST)
+    job = first.launch("slow.py", backend="slurm")
+    log = ws / "jobs" / job / "log.txt"
+    deadline = time.monotonic() + 30
+    while b"tick 1" not in log.read_bytes():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    first.shutdown()  # intern-tui goes away; the Slurm job goes on
+    writer.flush()
+    second = JobManager(ws, emitter, **FAST)
+    conn = store.connect()
+    try:
+        assert recover_jobs(conn, "s1", second) == [job]
+    finally:
+        conn.close()
+    status = second.wait(job, timeout=60)
+    assert status["status"] == "completed" and status["exit_code"] == 0
+    lines = [ln for p in events(store, writer, "job_log") if p["job_id"] == job for ln in p["lines"]]
+    assert lines == [f"tick {i}" for i in range(6)]  # nothing lost, nothing repeated
+    second.shutdown()
+
+
+def test_sbatch_refusal_is_one_clear_error(slurm, session):
+    _, _, emitter, ws = session
+    write(ws, "t.py", "print(1)\n")
+    manager = JobManager(ws, emitter, **FAST)
+    with pytest.raises(ToolError, match="sbatch refused the job: sbatch: error: .*"):
+        manager.launch("t.py", backend="slurm", gpus=1)  # the test node has no GPUs (no gres)
+    assert manager.job_ids() == []
