@@ -218,3 +218,63 @@ def test_hf_http_errors_become_actionable_messages(session, fixtures_dir):
     manager = JobManager(ws, emitter, hf_api=api, **FAST)
     with pytest.raises(ToolError, match="paid plan"):
         manager.launch("train_sft.py", backend="hf")
+
+
+def test_hf_billing_namespace_from_config_and_per_launch(session, fixtures_dir):
+    store, writer, emitter, ws = session
+    api = FakeHfApi(fixtures_dir, ["COMPLETED"], LOG)
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", **FAST)
+    first = manager.launch("train_sft.py", backend="hf")
+    manager.wait(first, timeout=30)
+    second = manager.launch("train_sft.py", backend="hf", namespace="other-org")
+    assert manager.wait(second, timeout=30)["namespace"] == "other-org"
+    runs = [c[1] for c in api.calls if c[0] == "run_uv_job"]
+    assert [r["namespace"] for r in runs] == ["my-lab", "other-org"]
+    follow = {c[1]["namespace"] for c in api.calls if c[0] != "run_uv_job"}
+    assert follow == {"my-lab", "other-org"}  # status and logs are asked in the billed namespace
+    started = [e.payload for e in stored(store, writer, "job_started")]
+    assert [s["namespace"] for s in started] == ["my-lab", "other-org"]
+    estimate = manager.estimate({"backend": "hf", "flavor": "a10g-large", "timeout": 3600})
+    assert estimate["usd"] == 1.5 and "billed to my-lab" in estimate["summary"]
+    with pytest.raises(ToolError, match="namespace= is the HF Jobs billing namespace"):
+        manager.launch("train_sft.py", namespace="my-lab")  # local
+
+
+@pytest.mark.parametrize(
+    "status, text",
+    [
+        (402, "Payment Required for url: https://huggingface.co/api/jobs/my-lab"),
+        (429, "You have exceeded your monthly GPU quota for namespace my-lab"),
+    ],  # fmt: skip
+)
+def test_hf_payment_refusal_stops_and_asks(session, fixtures_dir, status, text):
+    store, writer, emitter, ws = session
+
+    class Response:
+        status_code = status
+
+    class HfHubHTTPError(Exception):
+        response = Response()
+
+    api = FakeHfApi(fixtures_dir, ["RUNNING"], [])
+
+    def refuse(script, **kwargs):
+        api.calls.append(("run_uv_job", kwargs))
+        raise HfHubHTTPError(text)
+
+    api.run_uv_job = refuse
+    alerts = []
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", on_alert=alerts.append, **FAST)
+    with pytest.raises(ToolError, match="refused to bill namespace 'my-lab'.*ask the human") as err:
+        manager.launch("train_sft.py", backend="hf", flavor="a100-large")
+    assert "paid plan" in str(err.value) and "\n" not in str(err.value)
+    assert [c[1]["namespace"] for c in api.calls] == ["my-lab"]  # tried once, in the namespace asked
+    (job_id,) = {p["job_id"] for p in (e.payload for e in stored(store, writer, "job_started"))}
+    finished = [e.payload for e in stored(store, writer, "job_finished")]
+    assert [(f["job_id"], f["status"]) for f in finished] == [(job_id, "failed")]
+    assert "refused to bill" in finished[0]["error"]
+    assert [(a["kind"], a["severity"], a["pause"]) for a in alerts] == [("billing", "critical", True)]
+    assert [e.payload["kind"] for e in stored(store, writer, "alert")] == ["billing"]
+    conn = store.connect()
+    assert conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("failed",)
+    conn.close()
