@@ -287,3 +287,45 @@ def test_sbatch_refusal_is_one_clear_error(slurm, session):
     with pytest.raises(ToolError, match="sbatch refused the job: sbatch: error: .*"):
         manager.launch("t.py", backend="slurm", gpus=1)  # the test node has no GPUs (no gres)
     assert manager.job_ids() == []
+
+
+def test_slurm_launch_through_the_tool_is_priced_and_counted_by_the_budget(slurm, session):
+    from intern_tui.agent.approvals import ApprovalQueue, Budget, describe
+    from intern_tui.tools import ToolContext, ToolGate
+
+    store, writer, emitter, ws = session
+    write(ws, "t.py", "print('priced')\n")
+    rates = {"gpu_hour_usd": 2.5, "node_hour_usd": 3.0, "partition": "debug"}
+    manager = JobManager(ws, emitter, slurm=rates, **FAST)
+    queue = ApprovalQueue(emitter, policy="all", budget=Budget(usd=10.0, gpu_hours=1.0))
+    gate = ToolGate(
+        ToolContext(session_id="s1", workspace=ws, emitter=emitter, approvals=queue, jobs=manager)
+    )
+    job = gate.invoke("launch_job", ("t.py",), {"backend": "slurm", "timeout": 3600})
+    assert manager.wait(job, timeout=60)["status"] == "completed"
+    assert queue.budget.spent_usd == 3.0  # 1 h × 1 node × $3/node-h
+    with pytest.raises(Exception, match=r"over the dollar budget \(\$3.00 \+ \$9.00 > \$10\)"):
+        gate.invoke("launch_job", ("t.py",), {"backend": "slurm", "timeout": 3 * 3600})
+    with pytest.raises(Exception, match="over the GPU-hour budget"):
+        gate.invoke("launch_job", ("t.py",), {"backend": "slurm", "gpus": 2, "nodes": 2, "timeout": 1200})
+    asked = [e.payload for e in (stored_events(store, writer, "approval_requested"))]
+    first = describe(asked[0])
+    assert (
+        first[1]
+        == "  cost: Slurm partition debug: 1 node(s) × 0 GPU(s) for up to 1 h: 0 GPU-hours, about $3.00 ($2.50/GPU-h + $3.00/node-h)"
+    )
+    assert "  backend = slurm" in first
+    assert (
+        "2 node(s) × 2 GPU(s)" in asked[2]["estimate"]["summary"]
+        and asked[2]["estimate"]["gpu_hours"] == 1.33
+    )
+    manager.shutdown()
+
+
+def stored_events(store, writer, kind):
+    writer.flush()
+    conn = store.connect()
+    try:
+        return list(iter_events(conn, "s1", kinds=[kind]))
+    finally:
+        conn.close()

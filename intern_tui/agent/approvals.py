@@ -84,7 +84,8 @@ class Decision:
 
 
 # Shown first: the arguments that change what runs, where, with which credentials.
-_FIRST = ("script", "backend", "flavor", "gpus", "secrets", "env", "repo_id", "path", "private", "model")
+_FIRST = ("script", "backend", "flavor", "nodes", "gpus", "namespace", "partition", "secrets", "env", "repo_id",
+          "path", "private", "model")  # fmt: skip
 
 
 def describe(view: dict[str, Any], width: int = 100) -> list[str]:
