@@ -278,3 +278,16 @@ def test_hf_payment_refusal_stops_and_asks(session, fixtures_dir, status, text):
     conn = store.connect()
     assert conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("failed",)
     conn.close()
+
+
+def test_hf_job_stopped_for_billing_while_running_raises_a_pausing_alert(session, fixtures_dir):
+    store, writer, emitter, ws = session
+    api = FakeHfApi(fixtures_dir, ["RUNNING", "ERROR"], LOG[:1], message="Insufficient credits: job stopped")
+    alerts = []
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", on_alert=alerts.append, **FAST)
+    job = manager.launch("train_sft.py", backend="hf")
+    status = manager.wait(job, timeout=30)
+    assert status["status"] == "failed" and "billing in namespace 'my-lab'" in status["error"]
+    assert [(a["kind"], a["pause"], a["job_id"]) for a in alerts] == [("billing", True, job)]
+    assert [e.payload["kind"] for e in stored(store, writer, "alert")] == ["billing"]
+    assert sum(c[0] == "run_uv_job" for c in api.calls) == 1  # not relaunched

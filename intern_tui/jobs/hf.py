@@ -153,6 +153,13 @@ class HfHandle:
             return Outcome("canceled", None, self.message or "canceled on Hugging Face")
         if self.stage == "DELETED":
             return Outcome("lost", None, "the job was deleted on Hugging Face")
+        if self.message and _BILLING.search(self.message):  # ran out of credits or quota while running
+            error = (
+                f"Hugging Face stopped the job for billing in namespace {self.namespace!r}: {self.message[:200]}. "
+                "Not retried and not moved to another namespace: stop and ask the human."
+            )
+            alert = {"kind": "billing", "severity": "critical", "message": error, "pause": True}
+            return Outcome("failed", None, error, alert=alert)
         return Outcome("failed", None, f"the job failed on Hugging Face: {self.message or 'see its log'}")
 
     def running(self) -> bool:

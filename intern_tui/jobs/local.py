@@ -35,6 +35,9 @@ class Outcome:
     status: str  # completed | failed | lost | canceled
     exit_code: int | None = None
     error: str | None = None
+    alert: dict[str, Any] | None = (
+        None  # raised with the end (e.g. a billing refusal): kind, severity, message
+    )
 
 
 def read_exit_code(path: Path) -> int | None:
