@@ -153,6 +153,57 @@ def test_slurm_only_options_are_refused_elsewhere(session):
         manager.launch("t.py", backend="slurm", nodes=0)
 
 
+def fake_client(tmp_path: Path, answers: dict[str, tuple[int, str, str]]) -> Path:
+    """Slurm client commands that answer with recorded (exit code, stdout, stderr)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, (code, out, err) in answers.items():
+        (bin_dir / f"{name}.out").write_text(out)
+        (bin_dir / f"{name}.err").write_text(err)
+        (bin_dir / name).write_text(
+            f'#!/bin/sh\n/bin/cat "{bin_dir}/{name}.out"; /bin/cat "{bin_dir}/{name}.err" >&2; exit {code}\n'
+        )
+        (bin_dir / name).chmod(0o755)
+    return bin_dir
+
+
+def test_handle_follows_the_sources_in_order(tmp_path, monkeypatch):
+    from intern_tui.jobs.slurm import SlurmHandle
+
+    invalid = (1, "", "slurm_load_jobs error: Invalid job id specified\n")
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    monkeypatch.setenv("PATH", str(fake_client(tmp_path, {"squeue": (0, "58|RUNNING|None|n1|0:10\n", "")})))
+    handle = SlurmHandle("58", job_dir, status_interval=0)
+    assert handle.poll() is None and handle.stage == "RUNNING"
+    # the controller is restarting: keep waiting, don't call the job lost
+    fake_client(tmp_path, {"squeue": (1, "", "slurm_load_jobs error: Unable to contact slurm controller\n")})
+    assert handle.poll() is None and handle.running()
+    # gone from squeue; accounting knows how it ended
+    fake_client(tmp_path, {"squeue": invalid, "sacct": (0, SACCT, "")})
+    out = handle.poll()
+    assert (out.status, out.exit_code) == ("failed", 3) and handle.state.source == "sacct"
+    assert handle.status_fields()["nodelist"] == "gpu-node-[01-02]"
+
+
+def test_a_purged_job_ends_with_its_exit_code_file_or_as_lost(tmp_path, monkeypatch):
+    from intern_tui.jobs.slurm import MISSING_LIMIT, SlurmHandle
+
+    invalid = (1, "", "slurm_load_jobs error: Invalid job id specified\n")
+    bin_dir = fake_client(tmp_path, {"squeue": invalid, "scontrol": invalid,
+                                     "sacct": (1, "", "Slurm accounting storage is disabled\n")})  # fmt: skip
+    monkeypatch.setenv("PATH", str(bin_dir))
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / "exit_code").write_text("0\n")
+    assert SlurmHandle("9", job_dir, status_interval=0).poll().status == "completed"
+    (job_dir / "exit_code").unlink()
+    handle = SlurmHandle("9", job_dir, status_interval=0)
+    assert [handle.poll() for _ in range(MISSING_LIMIT - 1)] == [None] * (MISSING_LIMIT - 1)
+    lost = handle.poll()
+    assert lost.status == "lost" and "no longer knows job 9" in lost.error
+
+
 # -- a real cluster -----------------------------------------------------------------------------------
 
 
