@@ -380,3 +380,36 @@ def stored_events(store, writer, kind):
         return list(iter_events(conn, "s1", kinds=[kind]))
     finally:
         conn.close()
+
+
+def test_doctor_reports_the_cluster(slurm):
+    from intern_tui.commands.doctor import _slurm
+
+    check = _slurm()
+    assert check["status"] == "ok" and check["detail"] == "backend='slurm' available; partitions: debug*"
+
+
+def test_doctor_without_slurm(monkeypatch, tmp_path):
+    from intern_tui.commands.doctor import _slurm
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _slurm()["detail"].startswith("not installed (optional")
+
+
+def test_config_sets_the_hf_namespace_and_the_slurm_rates(home, tmp_path):
+    from types import SimpleNamespace
+
+    from helpers import write_config
+
+    from intern_tui.agent.session import _job_manager
+    from intern_tui.errors import BadInput
+
+    session = SimpleNamespace(workspace=tmp_path, emitter=None, supervisor=None)
+    write_config(home, '[hf]\nnamespace = "my-lab"\n[slurm]\npartition = "gpu"\ngpu_hour_usd = 2.0\n')
+    manager = _job_manager(session)
+    assert "billed to my-lab" in manager.estimate({"backend": "hf"})["summary"]
+    est = manager.estimate({"backend": "slurm", "gpus": 4, "nodes": 2, "timeout": 3600})
+    assert est["usd"] == 16.0 and "partition gpu" in est["summary"]
+    write_config(home, '[slurm]\ngpu_hour_usd = "cheap"\n')
+    with pytest.raises(BadInput, match=r"\[slurm\] gpu_hour_usd must be a number"):
+        _job_manager(session)
