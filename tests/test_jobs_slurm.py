@@ -113,15 +113,25 @@ def test_batch_script_asks_for_the_resources_and_records_the_exit_code(tmp_path)
     assert time_limit(None) is None and time_limit(30) == "1"
 
 
-def test_multi_node_command_runs_one_torchrun_per_node():
+def test_multi_node_command_runs_one_torchrun_per_node(tmp_path):
     cmd = slurm_command("py", Path("/ws/t.py"), ["--a"], nodes=2, gpus=8, launcher=None, accelerate=False)
     assert cmd[:2] == ["srun", "--kill-on-bad-exit=1"]
     assert cmd[cmd.index("--nnodes") + 1] == "2" and cmd[cmd.index("--nproc_per_node") + 1] == "8"
-    assert cmd[-2:] == ["/ws/t.py", "--a"] and "--rdzv_endpoint" in cmd[4]
-    assert slurm_command("py", Path("/ws/t.py"), [], nodes=1, gpus=1, launcher=None, accelerate=False) == [
-        "py",
-        "/ws/t.py",
-    ]
+    assert cmd[-2:] == ["/ws/t.py", "--a"]
+    one = slurm_command("py", Path("/ws/t.py"), [], nodes=1, gpus=1, launcher=None, accelerate=False)
+    assert one == ["py", "/ws/t.py"]
+    # What srun runs on each node, with a stand-in python and scontrol: the rendezvous is the first node,
+    # on a port of this job's own.
+    for name, body in (("py", 'echo "$@"'), ("scontrol", "echo node07; echo node08")):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    cmd = slurm_command(str(tmp_path / "py"), Path("/ws/t.py"), ["--a", "b c"], nodes=2, gpus=4,
+                        launcher=None, accelerate=False)  # fmt: skip
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "SLURM_JOB_NODELIST": "node[07-08]", "SLURM_JOB_ID": "1234"}
+    res = subprocess.run(cmd[2:], env=env, capture_output=True, text=True)
+    assert res.stdout.split() == ["-m", "torch.distributed.run", "--rdzv_endpoint", "node07:29734", "--rdzv_id",
+                                  "1234", "--nnodes", "2", "--nproc_per_node", "4", "--rdzv_backend", "c10d",
+                                  "/ws/t.py", "--a", "b", "c"]  # fmt: skip
 
 
 def test_cost_estimate_is_rates_times_nodes_gpus_hours():

@@ -197,12 +197,14 @@ def slurm_command(python: str, script: Path, args: list[str], *, nodes: int, gpu
         return build_command(
             python, script, args, gpus=gpus or None, accelerate=accelerate, launcher=launcher
         )
-    # One torchrun per node (srun), rendezvous at the first node of the allocation.
-    rendezvous = ('head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1); py="$1"; shift; '
-                  'exec "$py" -m torch.distributed.run --rdzv_endpoint "$head:29500" "$@"')  # fmt: skip
+    # One torchrun per node (srun), rendezvous at the first node of the allocation, on a port derived from
+    # the Slurm job id so two jobs sharing a head node don't meet each other.
+    rendezvous = ('head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1); '
+                  'port=$((29500 + SLURM_JOB_ID % 1000)); py="$1"; shift; '
+                  'exec "$py" -m torch.distributed.run --rdzv_endpoint "$head:$port" --rdzv_id "$SLURM_JOB_ID" "$@"')  # fmt: skip
     return ["srun", "--kill-on-bad-exit=1", "sh", "-c", rendezvous, "intern-tui-srun", python,
             "--nnodes", str(nodes), "--nproc_per_node", str(max(gpus, 1)), "--rdzv_backend", "c10d",
-            "--rdzv_id", "intern-tui", str(script), *args]  # fmt: skip
+            str(script), *args]  # fmt: skip
 
 
 # -- running the Slurm client commands ---------------------------------------------------------------
