@@ -349,7 +349,9 @@ class LocalBackend:
 
     def reattach(self, row: dict[str, Any], job_dir: Path) -> Any:
         if row.get("pid") and _same_process(row):
-            return LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
+            handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
+            handle.gpu_ids = (row.get("started") or {}).get("cuda_visible_devices")
+            return handle
         if row.get("pid"):  # its PID is free or belongs to another program now: never signal it
             code = read_exit_code(job_dir / "exit_code")
             if code is not None:
