@@ -4,6 +4,7 @@ cluster the tests start (slurm_cluster.py; skipped with the reason where Slurm c
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import textwrap
 import time
@@ -423,3 +424,56 @@ def test_config_sets_the_hf_namespace_and_the_slurm_rates(home, tmp_path):
     write_config(home, '[slurm]\ngpu_hour_usd = "cheap"\n')
     with pytest.raises(BadInput, match=r"\[slurm\] gpu_hour_usd must be a number"):
         _job_manager(session)
+
+
+def test_end_to_end_a_headless_session_trains_on_slurm(slurm, home, tmp_path):
+    """The CLI, a scripted policy through the real agent loop and sandbox, a real Slurm job."""
+    import json
+    import sys
+
+    from helpers import write_config, write_policy
+
+    write_config(home, "[slurm]\nnode_hour_usd = 2.0\n")
+    wait = (
+        "import time\ns = job_status(job)\nwhile s['status'] == 'running':\n    time.sleep(0.2)\n"
+        "    s = job_status(job)\nprint(s['status'], s['backend'], s['partition'])\nprint(job_logs(job))"
+    )
+    model = write_policy(
+        tmp_path / "p.jsonl",
+        [
+            ("Write the script.", "print(write_file('t.py', \"print('hello from slurm')\"))"),
+            (
+                "Launch it on Slurm.",
+                "job = launch_job('t.py', backend='slurm', partition='debug', timeout=600)",
+            ),
+            ("Wait for it.", wait),
+            ("Done.", "final_answer('trained on slurm')"),
+        ],
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "intern_tui", "--home", str(home), "run", "--headless", "--approve", "all",
+         "--budget-usd", "1", "--model", model, "slurm task"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    show = subprocess.run(
+        [sys.executable, "-m", "intern_tui", "--home", str(home), "sessions", "show", "last", "--json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    info = json.loads(show.stdout)
+    assert info["status"] == "done" and info["final_answer"] == "trained on slurm"
+    assert [(j["backend"], j["status"]) for j in info["jobs"]] == [("slurm", "completed")]
+    assert [a["decision"] for a in info["approvals"]] == ["auto"]
+    conn = sqlite3.connect(home / "sessions.db")
+    try:
+        payloads = [json.loads(p) for k, p in conn.execute("SELECT kind, payload FROM events ORDER BY seq")
+                    if k in ("approval_requested", "observation")]  # fmt: skip
+    finally:
+        conn.close()
+    summary = next(p["estimate"]["summary"] for p in payloads if "estimate" in p)
+    assert (
+        summary.startswith("Slurm partition debug: 1 node(s) × 0 GPU(s) for up to 0.17 h")
+        and "$0.33" in summary
+    )
+    texts = " ".join(str(p.get("text", "")) for p in payloads)
+    assert "completed slurm debug" in texts and "hello from slurm" in texts
