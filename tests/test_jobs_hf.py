@@ -278,6 +278,20 @@ def test_hf_payment_refusal_stops_and_asks(session, fixtures_dir, status, text):
     conn = store.connect()
     assert conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("failed",)
     conn.close()
+    # No switching namespace behind the human's back: from now on an HF launch is flagged, so even
+    # `--approve all` leaves it to a person.
+    from intern_tui.agent.approvals import ApprovalQueue
+    from intern_tui.tools import ToolContext, ToolGate
+
+    queue = ApprovalQueue(emitter, policy="all")
+    gate = ToolGate(
+        ToolContext(session_id="s1", workspace=ws, emitter=emitter, approvals=queue, jobs=manager)
+    )
+    with pytest.raises(
+        Exception, match="flagged, so not approved automatically: billing: Hugging Face refused"
+    ):
+        gate.invoke("launch_job", ("train_sft.py",), {"backend": "hf", "namespace": "other-org"})
+    assert len(api.calls) == 1
 
 
 def test_hf_job_stopped_for_billing_while_running_raises_a_pausing_alert(session, fixtures_dir):
@@ -291,3 +305,4 @@ def test_hf_job_stopped_for_billing_while_running_raises_a_pausing_alert(session
     assert [(a["kind"], a["pause"], a["job_id"]) for a in alerts] == [("billing", True, job)]
     assert [e.payload["kind"] for e in stored(store, writer, "alert")] == ["billing"]
     assert sum(c[0] == "run_uv_job" for c in api.calls) == 1  # not relaunched
+    assert "refused to bill my-lab" in manager.estimate({"backend": "hf"})["flags"][0]

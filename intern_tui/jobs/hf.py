@@ -117,6 +117,7 @@ class HfHandle:
         self.retry_interval = retry_interval
         self.stage = "SCHEDULING"
         self.message: str | None = None
+        self.on_billing: Any = None  # called with the namespace when HF stops the job for billing
         self._last_poll = float("-inf")
         self._stop = threading.Event()
         self._lines_written = _count_lines(log_path)
@@ -159,6 +160,8 @@ class HfHandle:
                 "Not retried and not moved to another namespace: stop and ask the human."
             )
             alert = {"kind": "billing", "severity": "critical", "message": error, "pause": True}
+            if self.on_billing is not None:
+                self.on_billing(self.namespace or "your account")
             return Outcome("failed", None, error, alert=alert)
         return Outcome("failed", None, f"the job failed on Hugging Face: {self.message or 'see its log'}")
 
@@ -279,6 +282,7 @@ class HfBackend:
         self._api = api
         self.namespace = namespace
         self.status_interval = status_interval
+        self.refused: list[str] = []  # namespaces that refused to bill in this session
 
     def api(self) -> Any:
         return self._api if self._api is not None else default_api()
@@ -292,7 +296,14 @@ class HfBackend:
         remote_env.update(
             {"INTERN_TUI_JOB_ID": spec.job_id, "INTERN_TUI_METRICS_STDOUT": "1", "PYTHONUNBUFFERED": "1"}
         )
-        return launch_hf(
+        try:
+            return self._launch(api, spec, remote_env)
+        except BillingError:
+            self.refused.append(spec.namespace or self.namespace or "your account")
+            raise
+
+    def _launch(self, api: Any, spec: Any, remote_env: dict[str, str]) -> HfHandle:
+        handle = launch_hf(
             api,
             script=spec.script,
             args=spec.args,
@@ -305,6 +316,8 @@ class HfBackend:
             status_interval=self.status_interval,
             namespace=spec.namespace or self.namespace,
         )
+        handle.on_billing = self.refused.append  # stopped for billing while running: the same rule
+        return handle
 
     def reattach(self, row: dict[str, Any], job_dir: Path) -> HfHandle:
         started = row.get("started") or {}
@@ -321,4 +334,8 @@ class HfBackend:
     def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         from ..tools.costs import estimate_hf
 
-        return estimate_hf(arguments, self.namespace)
+        estimate = estimate_hf(arguments, self.namespace)
+        if self.refused:  # never switch namespace (or retry) without a human: the next launch asks one
+            where = ", ".join(dict.fromkeys(self.refused))
+            estimate["flags"] = [f"billing: Hugging Face refused to bill {where} earlier in this session"]
+        return estimate

@@ -25,8 +25,12 @@ def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
         names = sorted(_secret_values(arguments["secrets"]))
         estimate["summary"] += f" · passes secrets: {', '.join(names)}"
     checks = launch_checks(ctx, arguments) if ctx is not None else {}
-    if checks.get("flags"):
-        estimate["summary"] += " · ⚠ " + " · ⚠ ".join(checks["flags"])
+    # A backend's own flags (an HF billing refusal earlier in the session) and the research guards' ones:
+    # any of them means a human decides.
+    flags = [*estimate.pop("flags", []), *checks.pop("flags", [])]
+    if flags:
+        estimate["summary"] += " · ⚠ " + " · ⚠ ".join(flags)
+        checks["flags"] = flags
     return {**estimate, **checks}
 
 
