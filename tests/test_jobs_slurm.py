@@ -162,6 +162,11 @@ def test_slurm_only_options_are_refused_elsewhere(session):
         manager.launch("t.py", partition="gpu")
     with pytest.raises(ToolError, match="nodes must be"):
         manager.launch("t.py", backend="slurm", nodes=0)
+    with pytest.raises(ToolError, match="launcher must be 'accelerate' or 'torchrun', not 'mpirun'"):
+        manager.launch("t.py", launcher="mpirun")
+    with pytest.raises(ToolError, match="pick a multi-GPU flavor"):
+        manager.launch("t.py", backend="hf", launcher="torchrun")
+    assert manager.job_ids() == []
 
 
 def fake_client(tmp_path: Path, answers: dict[str, tuple[int, str, str]]) -> Path:

@@ -157,6 +157,10 @@ class JobManager:
             raise ToolError(f"nodes={nodes} needs backend='slurm' (local and HF jobs run on one machine)")
         if namespace is not None and backend != "hf":
             raise ToolError("namespace= is the HF Jobs billing namespace: only for backend='hf'")
+        if launcher not in (None, "accelerate", "torchrun"):
+            raise ToolError(f"launcher must be 'accelerate' or 'torchrun', not {launcher!r}")
+        if launcher is not None and backend == "hf":
+            raise ToolError("launcher= is for local and Slurm jobs; on HF Jobs pick a multi-GPU flavor")
         if partition is not None and backend != "slurm":
             raise ToolError("partition= is a Slurm partition: only for backend='slurm'")
         if pinned is not None:
