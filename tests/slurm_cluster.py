@@ -1,7 +1,8 @@
 """A real single-node Slurm cluster for tests: slurmctld + slurmd in the foreground, in a temp dir.
 
 The node is this machine; `auth/none` and `cred/none` (Slurm 22.05 still ships them) spare us munge,
-`proctrack/linuxproc` + `task/none` spare us cgroups, no accounting database (sacct answers that
+`proctrack/linuxproc` + `task/none` spare us cgroups, two GPUs are device files Slurm hands out as
+`gres/gpu` (so `--gres=gpu:2` is scheduled and `CUDA_VISIBLE_DEVICES` set as on a GPU node), no accounting database (sacct answers that
 accounting is disabled, as on small clusters: the backend falls back to scontrol and the exit-code file).
 `start_cluster` returns None with the reason when it can't run here (no binaries, not root, daemons that
 don't come up), so tests skip with that reason instead of failing.
@@ -34,6 +35,7 @@ SlurmctldPidFile={root}/slurmctld.pid
 SlurmdPidFile={root}/slurmd.pid
 SlurmctldLogFile={root}/slurmctld.log
 SlurmdLogFile={root}/slurmd.log
+GresTypes=gpu
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SelectType=select/cons_tres
@@ -47,9 +49,13 @@ SchedulerType=sched/builtin
 MinJobAge=600
 KillWait=2
 InactiveLimit=0
-NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 State=UNKNOWN
+NodeName={host} NodeAddr=127.0.0.1 CPUs={cpus} RealMemory=1000 Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 """
+
+
+# Two "GPUs" for `--gres=gpu:N`: Slurm only needs device files to hand out, and sets CUDA_VISIBLE_DEVICES.
+GRES = "NodeName={host} Name=gpu File=/dev/null\nNodeName={host} Name=gpu File=/dev/zero\n"
 
 
 @dataclass
@@ -119,6 +125,7 @@ def start_cluster(root: Path, timeout: float = 30.0) -> tuple[Cluster | None, st
         ),  # fmt: skip
         encoding="utf-8",
     )
+    (root / "gres.conf").write_text(GRES.format(host=host), encoding="utf-8")  # read from beside slurm.conf
     env = {**os.environ, "SLURM_CONF": str(conf)}
     cluster = Cluster(root, conf)
     for argv in (["slurmctld", "-D", "-i"], ["slurmd", "-D"]):

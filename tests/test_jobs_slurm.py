@@ -352,7 +352,7 @@ def test_sbatch_refusal_is_one_clear_error(slurm, session):
     write(ws, "t.py", "print(1)\n")
     manager = JobManager(ws, emitter, **FAST)
     with pytest.raises(ToolError, match="sbatch refused the job: sbatch: error: .*"):
-        manager.launch("t.py", backend="slurm", gpus=1)  # the test node has no GPUs (no gres)
+        manager.launch("t.py", backend="slurm", gpus=3)  # the test node has two
     assert manager.job_ids() == []
 
 
@@ -482,3 +482,33 @@ def test_end_to_end_a_headless_session_trains_on_slurm(slurm, home, tmp_path):
     )
     texts = " ".join(str(p.get("text", "")) for p in payloads)
     assert "completed slurm debug" in texts and "hello from slurm" in texts
+
+
+DDP = """
+    import os
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo")
+    total = torch.tensor([dist.get_rank() + 1.0])
+    dist.all_reduce(total)
+    print(f"rank {dist.get_rank()}/{dist.get_world_size()} sum {total.item():g} "
+          f"cvd {os.environ.get('CUDA_VISIBLE_DEVICES')} slurm {os.environ['SLURM_JOB_ID']}", flush=True)
+    dist.destroy_process_group()
+"""
+
+
+def test_slurm_gpus_are_allocated_and_torchrun_starts_one_rank_per_gpu(slurm, session):
+    store, writer, emitter, ws = session
+    write(ws, "ddp.py", DDP)
+    manager = JobManager(ws, emitter, **FAST)
+    job = manager.launch("ddp.py", backend="slurm", gpus=2, launcher="torchrun", env={"OMP_NUM_THREADS": "1"})
+    status = manager.wait(job, timeout=90)
+    log = (ws / "jobs" / job / "log.txt").read_text()
+    assert status["status"] == "completed", log
+    assert "#SBATCH --gres=gpu:2" in (ws / "jobs" / job / "slurm.sh").read_text()
+    rid = status["remote_id"]
+    ranks = sorted(line for line in log.splitlines() if line.startswith("rank "))
+    assert ranks == [f"rank 0/2 sum 3 cvd 0,1 slurm {rid}", f"rank 1/2 sum 3 cvd 0,1 slurm {rid}"]
+    assert status["gpus_per_node"] == 2 and status["nodes"] == 1
+    manager.shutdown()
