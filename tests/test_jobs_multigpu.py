@@ -126,7 +126,8 @@ TORCHRUN_SCRIPT = """
         time.sleep(0.05)
     total = torch.tensor([rank + 1.0])
     dist.all_reduce(total)
-    print(f"rank {rank}/{world} sum {total.item():g} cvd {os.environ['CUDA_VISIBLE_DEVICES']}", flush=True)
+    line = f"rank {rank}/{world} sum {total.item():g} cvd {os.environ['CUDA_VISIBLE_DEVICES']}\\n"
+    os.write(1, line.encode())  # one write: the ranks share the log, unbuffered print() writes twice
     dist.destroy_process_group()
 """
 

@@ -19,6 +19,7 @@ from intern_tui.jobs import JobManager, recover_jobs
 from intern_tui.jobs.slurm import (
     SlurmState,
     batch_script,
+    job_name,
     outcome_of,
     parse_sacct,
     parse_sbatch,
@@ -105,13 +106,14 @@ def test_batch_script_asks_for_the_resources_and_records_the_exit_code(tmp_path)
     text = batch_script(command=["sh", "-c", "echo hi; exit 4"], job_dir=job_dir, workspace=ws, name="intern-tui-job-1",
                         nodes=2, gpus=4, timeout=5400, partition="gpu", account="lab", extra=["--qos=high"])  # fmt: skip
     for line in ("#SBATCH --nodes=2", "#SBATCH --gres=gpu:4", "#SBATCH --time=90", "#SBATCH --partition=gpu",
-                 "#SBATCH --account=lab", "#SBATCH --qos=high", f"#SBATCH --output={job_dir / 'log.txt'}"):  # fmt: skip
+                 "#SBATCH --account=lab", "#SBATCH --qos=high", "#SBATCH --job-name=intern-tui-job-1"):  # fmt: skip
         assert line in text.splitlines()
     # The script itself is plain sh: run it here, as slurmd would.
     (job_dir / "slurm.sh").write_text(text)
     res = subprocess.run(["sh", str(job_dir / "slurm.sh")], capture_output=True, text=True)
     assert res.returncode == 4 and res.stdout == "hi\n" and (job_dir / "exit_code").read_text() == "4\n"
     assert time_limit(None) is None and time_limit(30) == "1"
+    assert job_name("eval tiny-arith") == "eval-tiny-arith" and job_name("  ") == "intern-tui"
 
 
 def test_multi_node_command_runs_one_torchrun_per_node(tmp_path):
@@ -492,8 +494,9 @@ DDP = """
     dist.init_process_group("gloo")
     total = torch.tensor([dist.get_rank() + 1.0])
     dist.all_reduce(total)
-    print(f"rank {dist.get_rank()}/{dist.get_world_size()} sum {total.item():g} "
-          f"cvd {os.environ.get('CUDA_VISIBLE_DEVICES')} slurm {os.environ['SLURM_JOB_ID']}", flush=True)
+    line = (f"rank {dist.get_rank()}/{dist.get_world_size()} sum {total.item():g} "
+            f"cvd {os.environ.get('CUDA_VISIBLE_DEVICES')} slurm {os.environ['SLURM_JOB_ID']}\\n")
+    os.write(1, line.encode())  # one write: the ranks share the log, unbuffered print() writes twice
     dist.destroy_process_group()
 """
 
@@ -511,4 +514,32 @@ def test_slurm_gpus_are_allocated_and_torchrun_starts_one_rank_per_gpu(slurm, se
     ranks = sorted(line for line in log.splitlines() if line.startswith("rank "))
     assert ranks == [f"rank 0/2 sum 3 cvd 0,1 slurm {rid}", f"rank 1/2 sum 3 cvd 0,1 slurm {rid}"]
     assert status["gpus_per_node"] == 2 and status["nodes"] == 1
+    manager.shutdown()
+
+
+@pytest.mark.slow
+def test_evaluate_runs_on_slurm_and_its_scores_come_back(slurm, tmp_path):
+    from test_evaluate import ApproveAll, build_tiny_model
+
+    from intern_tui.bus import EventBus
+    from intern_tui.templates import install
+    from intern_tui.tools import ToolContext, ToolGate
+
+    ws = tmp_path / "ws"
+    install(ws / "templates")
+    build_tiny_model(ws / "models" / "tiny")
+    bus = EventBus()
+    sub = bus.subscribe("test")
+    emitter = Emitter(bus, "s1")
+    manager = JobManager(ws, emitter, slurm={"gpu_hour_usd": 1.0}, **FAST)
+    approvals = ApproveAll()
+    gate = ToolGate(
+        ToolContext(session_id="s1", workspace=ws, emitter=emitter, approvals=approvals, jobs=manager)
+    )
+    job = gate.invoke("evaluate", ("models/tiny", "tiny-arith"), {"limit": 4, "backend": "slurm"})
+    assert "Slurm: 1 node(s) × 0 GPU(s)" in approvals.requests[0][2]["summary"]
+    status = manager.wait(job, timeout=180)
+    assert status["status"] == "completed" and status["backend"] == "slurm", manager.logs(job, 30)
+    results = [e.payload for e in sub.drain() if e.kind == "eval_result"]
+    assert [(r["label"], r["n"], r["engine"]) for r in results] == [("models/tiny", 4, "bundled")]
     manager.shutdown()

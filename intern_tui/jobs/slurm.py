@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -161,8 +162,10 @@ def batch_script(
     extra: list[str] | tuple[str, ...] = (),
 ) -> str:
     """The sbatch script: resources as `#SBATCH` lines, the command, the exit code recorded."""
-    lines = ["#!/bin/sh", f"#SBATCH --job-name={name}", f"#SBATCH --output={job_dir / 'log.txt'}",
-             "#SBATCH --open-mode=append", f"#SBATCH --chdir={workspace}", f"#SBATCH --nodes={nodes}",
+    # The job's name and its paths (which may hold spaces) are given on sbatch's command line
+    # (`sbatch_argv`); these lines carry only the resources.
+    lines = ["#!/bin/sh", f"#SBATCH --job-name={job_name(name)}", "#SBATCH --open-mode=append",
+             f"#SBATCH --nodes={nodes}",
              "#SBATCH --ntasks-per-node=1"]  # fmt: skip
     if gpus:
         lines.append(f"#SBATCH --gres=gpu:{gpus}")
@@ -186,6 +189,17 @@ def batch_script(
         "",
     ]
     return "\n".join(lines)
+
+
+def job_name(name: str) -> str:
+    """A Slurm job name: no spaces or shell/directive specials ("eval tiny-arith" → "eval-tiny-arith")."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:120] or "intern-tui"
+
+
+def sbatch_argv(script: Path, job_dir: Path, workspace: Path) -> list[str]:
+    """The sbatch command: output to the job's log, working directory the workspace, environment exported."""
+    return ["sbatch", "--parsable", "--export=ALL", f"--output={job_dir / 'log.txt'}", f"--chdir={workspace}",
+            str(script)]  # fmt: skip
 
 
 def slurm_command(python: str, script: Path, args: list[str], *, nodes: int, gpus: int,
@@ -367,7 +381,7 @@ class SlurmBackend:
         env = child_env(base, spec.env, spec.job_id, spec.job_dir, secrets=spec.secrets,
                         extra_allow=self.env_allow)  # fmt: skip
         env.update({k: v for k, v in base.items() if k in ("SLURM_CONF", "SLURM_CLUSTERS")})
-        res = run_slurm(["sbatch", "--parsable", "--export=ALL", str(path)], env=env)
+        res = run_slurm(sbatch_argv(path, spec.job_dir, spec.workspace), env=env)
         if res.returncode != 0:
             why = _first_line(res.stderr or res.stdout)
             hint = ""
