@@ -543,3 +543,13 @@ def test_evaluate_runs_on_slurm_and_its_scores_come_back(slurm, tmp_path):
     results = [e.payload for e in sub.drain() if e.kind == "eval_result"]
     assert [(r["label"], r["n"], r["engine"]) for r in results] == [("models/tiny", 4, "bundled")]
     manager.shutdown()
+
+
+def test_reattach_without_the_slurm_client_lists_the_job_with_the_reason(session, monkeypatch, tmp_path):
+    _, _, emitter, ws = session
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    manager = JobManager(ws, emitter, **FAST)
+    row = {"id": "job-5", "status": "running", "backend": "slurm", "remote_id": "77", "script": "t.py"}
+    assert manager.reattach([row]) == []
+    status = manager.status("job-5")
+    assert status["status"] == "unknown" and "no `squeue` on PATH" in status["error"]

@@ -395,6 +395,8 @@ class SlurmBackend:
 
     def reattach(self, row: dict[str, Any], job_dir: Path) -> SlurmHandle:
         started = row.get("started") or {}
+        if shutil.which("squeue") is None:  # listed, with the reason, instead of polled in vain
+            raise ToolError("Slurm is not available here (no `squeue` on PATH): the job can't be followed")
         remote_id = str(row.get("remote_id") or started.get("remote_id") or "")
         if not remote_id:
             from .local import GoneHandle
