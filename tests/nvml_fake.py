@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pynvml
 
 MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 _HEADER = re.compile(r"Driver Version:\s*(\S+)\s+CUDA Version:\s*(\S+)")
 _ROW1 = re.compile(r"^\|\s+(\d+)\s+(.+?)\s+(On|Off)\s+\|\s+([0-9A-Fa-f:.]+)\s+(On|Off)\s+\|\s+(\S+)\s+\|$")
@@ -232,3 +233,31 @@ def mig_child(name: str, uuid: str, mem_total: int, mem_used: int = 0, processes
         processes=list(processes or []),
         unsupported={"util", "power", "power_limit", "temperature", "sm_clock", "mig"},
     )
+
+
+def multi_gpu_fake(
+    count: int = 4,
+    name: str = "NVIDIA H100 80GB HBM3",
+    busy: dict[int, list[tuple[int, int | None]]] | None = None,
+    mem_total: int = 81559 * MIB,
+    **kw,
+) -> FakeNvml:
+    """An idle `count`-GPU machine (a driver context's 4 MiB used on each). `busy` puts processes
+    (pid, bytes) on some GPUs, with their memory counted as used."""
+    devices = []
+    for i in range(count):
+        procs = list((busy or {}).get(i, []))
+        used = 4 * MIB + sum(b or 0 for _, b in procs)
+        devices.append(
+            FakeDevice(
+                name=name,
+                uuid=f"GPU-multi-{i:04d}",
+                mem_used=used,
+                mem_total=mem_total,
+                power_mw=70_000,
+                power_limit_mw=700_000,
+                temp_c=30,
+                processes=procs,
+            )  # fmt: skip
+        )
+    return FakeNvml(devices, **kw)

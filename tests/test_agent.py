@@ -362,3 +362,17 @@ def test_an_alert_reaches_the_agent_and_can_pause_it(runtime, tmp_path, cp):
     assert any("Alert from the job monitor: reward std is 0" in t for t in second_call)
     delivered = [e for e in events(runtime, sup.emitter.session_id, ["alert"]) if e.payload.get("delivered")]
     assert len(delivered) == 1
+
+
+def test_a_billing_alert_pauses_the_agent_even_without_pause_on_alert(runtime, tmp_path, cp):
+    sup = start(runtime, tmp_path, [("Hold.", "print(checkpoint('one'))"), ("Next.", "final_answer('x')")])
+    cp.wait_reached("one")
+    message = "cannot start the HF job: Hugging Face refused to bill namespace 'lab' (402 …): ask the human"
+    sup.notify_alert({"job_id": "job-1", "kind": "billing", "severity": "critical", "message": message,
+                      "pause": True})  # fmt: skip
+    cp.release("one")
+    wait_for(lambda: sup.status == "paused")  # a human decides what to spend
+    assert sup.agent.model.inner.position == 1
+    sup.resume()
+    assert sup.wait(30)
+    assert any("refused to bill" in t for t in user_texts(sup.agent.model.inner.seen_messages[1]))

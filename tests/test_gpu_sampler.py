@@ -163,6 +163,7 @@ def test_processes_map_to_jobs_through_their_parent_shell(smi):
             "name": "python3",
             "mem_used": 40 * GIB,
             "job_id": "job-7",
+            "rank": None,  # a single-process job
             "hidden": False,
         }
         # Not ours: no job, and the name falls back to /proc when NVML doesn't know it.

@@ -218,3 +218,91 @@ def test_hf_http_errors_become_actionable_messages(session, fixtures_dir):
     manager = JobManager(ws, emitter, hf_api=api, **FAST)
     with pytest.raises(ToolError, match="paid plan"):
         manager.launch("train_sft.py", backend="hf")
+
+
+def test_hf_billing_namespace_from_config_and_per_launch(session, fixtures_dir):
+    store, writer, emitter, ws = session
+    api = FakeHfApi(fixtures_dir, ["COMPLETED"], LOG)
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", **FAST)
+    first = manager.launch("train_sft.py", backend="hf")
+    manager.wait(first, timeout=30)
+    second = manager.launch("train_sft.py", backend="hf", namespace="other-org")
+    assert manager.wait(second, timeout=30)["namespace"] == "other-org"
+    runs = [c[1] for c in api.calls if c[0] == "run_uv_job"]
+    assert [r["namespace"] for r in runs] == ["my-lab", "other-org"]
+    follow = {c[1]["namespace"] for c in api.calls if c[0] != "run_uv_job"}
+    assert follow == {"my-lab", "other-org"}  # status and logs are asked in the billed namespace
+    started = [e.payload for e in stored(store, writer, "job_started")]
+    assert [s["namespace"] for s in started] == ["my-lab", "other-org"]
+    estimate = manager.estimate({"backend": "hf", "flavor": "a10g-large", "timeout": 3600})
+    assert estimate["usd"] == 1.5 and "billed to my-lab" in estimate["summary"]
+    with pytest.raises(ToolError, match="namespace= is the HF Jobs billing namespace"):
+        manager.launch("train_sft.py", namespace="my-lab")  # local
+
+
+@pytest.mark.parametrize(
+    "status, text",
+    [
+        (402, "Payment Required for url: https://huggingface.co/api/jobs/my-lab"),
+        (429, "You have exceeded your monthly GPU quota for namespace my-lab"),
+    ],  # fmt: skip
+)
+def test_hf_payment_refusal_stops_and_asks(session, fixtures_dir, status, text):
+    store, writer, emitter, ws = session
+
+    class Response:
+        status_code = status
+
+    class HfHubHTTPError(Exception):
+        response = Response()
+
+    api = FakeHfApi(fixtures_dir, ["RUNNING"], [])
+
+    def refuse(script, **kwargs):
+        api.calls.append(("run_uv_job", kwargs))
+        raise HfHubHTTPError(text)
+
+    api.run_uv_job = refuse
+    alerts = []
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", on_alert=alerts.append, **FAST)
+    with pytest.raises(ToolError, match="refused to bill namespace 'my-lab'.*ask the human") as err:
+        manager.launch("train_sft.py", backend="hf", flavor="a100-large")
+    assert "paid plan" in str(err.value) and "\n" not in str(err.value)
+    assert [c[1]["namespace"] for c in api.calls] == ["my-lab"]  # tried once, in the namespace asked
+    (job_id,) = {p["job_id"] for p in (e.payload for e in stored(store, writer, "job_started"))}
+    finished = [e.payload for e in stored(store, writer, "job_finished")]
+    assert [(f["job_id"], f["status"]) for f in finished] == [(job_id, "failed")]
+    assert "refused to bill" in finished[0]["error"]
+    assert [(a["kind"], a["severity"], a["pause"]) for a in alerts] == [("billing", "critical", True)]
+    assert [e.payload["kind"] for e in stored(store, writer, "alert")] == ["billing"]
+    conn = store.connect()
+    assert conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("failed",)
+    conn.close()
+    # No switching namespace behind the human's back: from now on an HF launch is flagged, so even
+    # `--approve all` leaves it to a person.
+    from intern_tui.agent.approvals import ApprovalQueue
+    from intern_tui.tools import ToolContext, ToolGate
+
+    queue = ApprovalQueue(emitter, policy="all")
+    gate = ToolGate(
+        ToolContext(session_id="s1", workspace=ws, emitter=emitter, approvals=queue, jobs=manager)
+    )
+    with pytest.raises(
+        Exception, match="flagged, so not approved automatically: billing: Hugging Face refused"
+    ):
+        gate.invoke("launch_job", ("train_sft.py",), {"backend": "hf", "namespace": "other-org"})
+    assert len(api.calls) == 1
+
+
+def test_hf_job_stopped_for_billing_while_running_raises_a_pausing_alert(session, fixtures_dir):
+    store, writer, emitter, ws = session
+    api = FakeHfApi(fixtures_dir, ["RUNNING", "ERROR"], LOG[:1], message="Insufficient credits: job stopped")
+    alerts = []
+    manager = JobManager(ws, emitter, hf_api=api, hf_namespace="my-lab", on_alert=alerts.append, **FAST)
+    job = manager.launch("train_sft.py", backend="hf")
+    status = manager.wait(job, timeout=30)
+    assert status["status"] == "failed" and "billing in namespace 'my-lab'" in status["error"]
+    assert [(a["kind"], a["pause"], a["job_id"]) for a in alerts] == [("billing", True, job)]
+    assert [e.payload["kind"] for e in stored(store, writer, "alert")] == ["billing"]
+    assert sum(c[0] == "run_uv_job" for c in api.calls) == 1  # not relaunched
+    assert "refused to bill my-lab" in manager.estimate({"backend": "hf"})["flags"][0]

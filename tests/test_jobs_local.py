@@ -220,7 +220,7 @@ def test_launch_refuses_bad_requests(session):
         with pytest.raises(ToolError, match=fragment):
             manager.launch(bad)
     with pytest.raises(ToolError, match="backend"):
-        manager.launch("ok.py", backend="slurm")
+        manager.launch("ok.py", backend="skypilot")
     with pytest.raises(ToolError, match="gpus"):
         manager.launch("ok.py", gpus=-1)
     with pytest.raises(ToolError, match="unknown job id"):

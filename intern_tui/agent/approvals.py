@@ -90,7 +90,8 @@ class Decision:
 
 
 # Shown first: the arguments that change what runs, where, with which credentials.
-_FIRST = ("script", "backend", "flavor", "gpus", "secrets", "env", "repo_id", "path", "private", "model")
+_FIRST = ("script", "backend", "flavor", "nodes", "gpus", "namespace", "partition", "secrets", "env", "repo_id",
+          "path", "private", "model")  # fmt: skip
 
 
 def cost_facts(arguments: dict[str, Any], estimate: dict[str, Any]) -> list[str]:
@@ -102,6 +103,8 @@ def cost_facts(arguments: dict[str, Any], estimate: dict[str, Any]) -> list[str]
         facts.append(f"backend {backend}")
     if estimate.get("flavor"):
         facts.append(str(estimate["flavor"]))
+    if (estimate.get("nodes") or 1) > 1:
+        facts.append(f"{estimate['nodes']} nodes")
     gpus = estimate.get("gpus", arguments.get("gpus"))
     if gpus is not None:
         facts.append(f"{gpus} GPU" + ("" if gpus == 1 else "s"))

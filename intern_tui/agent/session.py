@@ -249,12 +249,27 @@ def _job_manager(session: AgentSession):
         if session.supervisor is not None:
             session.supervisor.notify_alert(alert)
 
-    allow = load_config().section("jobs").get("env_allow") or []
+    config = load_config()
+    allow = config.section("jobs").get("env_allow") or []
     if not isinstance(allow, list) or not all(isinstance(n, str) for n in allow):
         raise BadInput(
             "[jobs] env_allow must be a list of variable names (NAME or PREFIX_*)", hint="fix config.toml"
         )
-    return JobManager(session.workspace, session.emitter, on_alert=on_alert, env_allow=allow)
+    namespace = config.section("hf").get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or not namespace.strip()):
+        raise BadInput("[hf] namespace must be a user or organisation name", hint="fix config.toml")
+    slurm = config.section("slurm")
+    for key in ("gpu_hour_usd", "node_hour_usd", "status_interval"):
+        if key in slurm and (not isinstance(slurm[key], int | float) or slurm[key] < 0):
+            raise BadInput(f"[slurm] {key} must be a number ≥ 0", hint="fix config.toml")
+    return JobManager(
+        session.workspace,
+        session.emitter,
+        on_alert=on_alert,
+        env_allow=allow,
+        hf_namespace=namespace,
+        slurm=slurm,
+    )
 
 
 def _make_supervisor(session: AgentSession, *, first_step: int = 1, resume_task: str | None = None):

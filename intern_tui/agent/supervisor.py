@@ -356,7 +356,8 @@ class Supervisor:
                 TaskStep(task=f"Alert from the job monitor: {alert.get('message')}")
             )
             self.emitter.emit(Kind.ALERT, {**alert, "delivered": True})
-            if self.pause_on_alert and not self._interrupt_requested:
+            # A billing refusal (HF 402, quota) pauses whatever the setting: a human decides what to spend.
+            if (self.pause_on_alert or alert.get("pause")) and not self._interrupt_requested:
                 self.pause()
         self._deliver_redirects()
         self._maybe_compact()

@@ -50,6 +50,7 @@ def collect(home: Path) -> dict[str, Any]:
         _home(home),
         *_sandbox(),
         _gpu(),
+        _slurm(),
         _packages(),
         _model(),
     ]
@@ -139,6 +140,25 @@ def _gpu() -> dict[str, Any]:
         names = ", ".join(sorted({g.get("name") or "GPU" for g in snap.get("gpus", [])}))
         return _check("GPU", "ok", f"{len(snap.get('gpus', []))} × {names} (NVML)")
     return _check("GPU", "warn", snap.get("message") or snap["state"], "jobs run on CPU or on HF Jobs")
+
+
+def _slurm() -> dict[str, Any]:
+    """backend='slurm': is there a client here, and does the controller answer? (optional: never a failure)"""
+    import shutil
+    import subprocess
+
+    if shutil.which("sbatch") is None:
+        return _check("Slurm", "ok", "not installed (optional: backend='slurm' needs sbatch on PATH)")
+    try:
+        res = subprocess.run(["sinfo", "-h", "-o", "%P %a %D"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return _check("Slurm", "warn", f"sinfo did not answer: {exc}", "check SLURM_CONF and slurmctld")
+    if res.returncode != 0:
+        why = (res.stderr.strip().splitlines() or ["no output"])[-1]
+        return _check("Slurm", "warn", f"sbatch found, but the cluster does not answer: {why}",
+                      "set SLURM_CONF to the cluster's slurm.conf, or run intern-tui on a login node")  # fmt: skip
+    parts = [" ".join(line.split()[:1]) for line in res.stdout.splitlines() if line.strip()]
+    return _check("Slurm", "ok", f"backend='slurm' available; partitions: {', '.join(parts) or 'none'}")
 
 
 def _packages() -> dict[str, Any]:

@@ -72,7 +72,7 @@ def write_table(snap: Snapshot, out: TextIO) -> None:
         prows = [("GPU", "PID", "JOB", "GPU MEMORY", "PROCESS")]
         for label, p in procs:
             prows.append(
-                (label, str(p["pid"]), p["job_id"] or "-", fmt.mem_short(p["mem_used"]), p["name"] or fmt.NA)
+                (label, str(p["pid"]), _job_label(p), fmt.mem_short(p["mem_used"]), p["name"] or fmt.NA)
             )
         _write_rows(prows, out, right={1, 3})
     if snap["message"]:
@@ -115,3 +115,10 @@ def _running_jobs(args: argparse.Namespace) -> dict[int, str]:
         if pgid:
             jobs.setdefault(int(pgid), job_id)
     return jobs
+
+
+def _job_label(p: dict) -> str:
+    """`job-1a2b` or, for one worker of a multi-GPU job, `job-1a2b/rank 1`."""
+    if not p.get("job_id"):
+        return "-"
+    return p["job_id"] + (f"/rank {p['rank']}" if p.get("rank") is not None else "")

@@ -17,11 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from ..tools.base import ToolError
+from .backend import BillingError
 from .local import Outcome
 
 log = logging.getLogger(__name__)
 
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+# A refusal to bill, whatever the status code says: stop and ask, never retry or change namespace.
+_BILLING = re.compile(
+    r"payment required|quota|insufficient (?:credits?|balance|funds)|out of credits|billing", re.I
+)
 
 
 def default_api() -> Any:
@@ -52,7 +57,7 @@ def namespace_from_url(url: str | None) -> str | None:
     return match.group(1) if match else None
 
 
-def explain_hub_error(exc: Exception, action: str) -> ToolError:
+def explain_hub_error(exc: Exception, action: str, namespace: str | None = None) -> ToolError:
     """One actionable line for a failed Hub call (no token values, no tracebacks)."""
     name = type(exc).__name__
     status = getattr(getattr(exc, "response", None), "status_code", None)
@@ -64,14 +69,22 @@ def explain_hub_error(exc: Exception, action: str) -> ToolError:
         return ToolError(
             f"cannot {action}: the Hugging Face token was rejected (401). Run `hf auth login` again."
         )
-    if status in (402, 403):
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
+    if status == 402 or _BILLING.search(first):
+        where = f" namespace {namespace!r}" if namespace else " your account"
+        return BillingError(
+            f"cannot {action}: Hugging Face refused to bill{where} ({status or 'quota'}: {first[:200]}). "
+            "HF Jobs need a paid plan (PRO, Team or Enterprise) with credits or quota left. Not retried and "
+            "not moved to another namespace: stop and ask the human to add credits or choose the namespace."
+        )
+    if status == 403:
         return ToolError(
-            f"cannot {action}: not allowed ({status}). HF Jobs need a paid plan (PRO, Team or Enterprise) and a "
-            "token with the Jobs permission."
+            f"cannot {action}: not allowed (403). HF Jobs need a paid plan (PRO, Team or Enterprise) and a "
+            "token with the Jobs permission"
+            + (f" that may run jobs in namespace {namespace!r}." if namespace else ".")
         )
     if status == 404:
         return ToolError(f"cannot {action}: not found on the Hub (404)")
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     return ToolError(f"cannot {action}: {first[:300]}")
 
 
@@ -104,6 +117,7 @@ class HfHandle:
         self.retry_interval = retry_interval
         self.stage = "SCHEDULING"
         self.message: str | None = None
+        self.on_billing: Any = None  # called with the namespace when HF stops the job for billing
         self._last_poll = float("-inf")
         self._stop = threading.Event()
         self._lines_written = _count_lines(log_path)
@@ -114,6 +128,10 @@ class HfHandle:
         self._pump.start()
 
     # -- status -----------------------------------------------------------------------------------
+
+    def status_fields(self) -> dict[str, Any]:
+        return {"remote_id": self.remote_id, "url": self.url, "flavor": self.flavor, "stage": self.stage,
+                "namespace": self.namespace}  # fmt: skip
 
     def poll(self) -> Outcome | None:
         now = time.monotonic()
@@ -136,6 +154,15 @@ class HfHandle:
             return Outcome("canceled", None, self.message or "canceled on Hugging Face")
         if self.stage == "DELETED":
             return Outcome("lost", None, "the job was deleted on Hugging Face")
+        if self.message and _BILLING.search(self.message):  # ran out of credits or quota while running
+            error = (
+                f"Hugging Face stopped the job for billing in namespace {self.namespace!r}: {self.message[:200]}. "
+                "Not retried and not moved to another namespace: stop and ask the human."
+            )
+            alert = {"kind": "billing", "severity": "critical", "message": error, "pause": True}
+            if self.on_billing is not None:
+                self.on_billing(self.namespace or "your account")
+            return Outcome("failed", None, error, alert=alert)
         return Outcome("failed", None, f"the job failed on Hugging Face: {self.message or 'see its log'}")
 
     def running(self) -> bool:
@@ -203,6 +230,7 @@ def launch_hf(
     name: str,
     log_path: Path,
     status_interval: float = 10.0,
+    namespace: str | None = None,
 ) -> HfHandle:
     """Start `script` with `run_uv_job` and return its handle (logs start flowing into `log_path`)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,19 +245,20 @@ def launch_hf(
             timeout=int(timeout) if timeout else None,
             name=name,
             labels={"intern-tui": "1"},
+            **({"namespace": namespace} if namespace else {}),
         )
     except ToolError:
         raise
     except FileNotFoundError as exc:
         raise ToolError(f"cannot start the HF job: file not found: {exc}") from None
     except Exception as exc:
-        raise explain_hub_error(exc, "start the HF job") from None
+        raise explain_hub_error(exc, "start the HF job", namespace) from None
     owner = getattr(getattr(info, "owner", None), "name", None)
     url = getattr(info, "url", None)
     handle = HfHandle(
         api,
         info.id,
-        namespace=owner or namespace_from_url(url),
+        namespace=namespace or owner or namespace_from_url(url),
         url=url,
         flavor=str(
             getattr(info.flavor, "value", info.flavor)
@@ -241,3 +270,72 @@ def launch_hf(
     )
     handle.stage = _stage(info) or handle.stage
     return handle
+
+
+class HfBackend:
+    """Hugging Face Jobs. `namespace`: the account or organisation billed (config `[hf] namespace`; a
+    launch's `namespace=` wins). Without one, HF bills the token's own account."""
+
+    name = "hf"
+
+    def __init__(self, api: Any = None, *, namespace: str | None = None, status_interval: float = 10.0):
+        self._api = api
+        self.namespace = namespace
+        self.status_interval = status_interval
+        self.refused: list[str] = []  # namespaces that refused to bill in this session
+
+    def api(self) -> Any:
+        return self._api if self._api is not None else default_api()
+
+    def launch(self, spec: Any) -> HfHandle:
+        from .local import check_agent_env
+
+        check_agent_env(spec.env)
+        api = self.api()
+        remote_env = {str(k): str(v) for k, v in (spec.env or {}).items() if v is not None}
+        remote_env.update(
+            {"INTERN_TUI_JOB_ID": spec.job_id, "INTERN_TUI_METRICS_STDOUT": "1", "PYTHONUNBUFFERED": "1"}
+        )
+        try:
+            return self._launch(api, spec, remote_env)
+        except BillingError:
+            self.refused.append(spec.namespace or self.namespace or "your account")
+            raise
+
+    def _launch(self, api: Any, spec: Any, remote_env: dict[str, str]) -> HfHandle:
+        handle = launch_hf(
+            api,
+            script=spec.script,
+            args=spec.args,
+            env=remote_env,
+            secrets=spec.secrets,
+            flavor=spec.flavor,
+            timeout=spec.timeout,
+            name=spec.name or f"intern-tui-{spec.job_id}",
+            log_path=spec.log_path,
+            status_interval=self.status_interval,
+            namespace=spec.namespace or self.namespace,
+        )
+        handle.on_billing = self.refused.append  # stopped for billing while running: the same rule
+        return handle
+
+    def reattach(self, row: dict[str, Any], job_dir: Path) -> HfHandle:
+        started = row.get("started") or {}
+        return HfHandle(
+            self.api(),  # a ToolError here (offline now) lists the job without following it
+            row.get("remote_id") or "",
+            namespace=started.get("namespace") or namespace_from_url(row.get("url")) or self.namespace,
+            url=row.get("url"),
+            flavor=row.get("flavor"),
+            log_path=job_dir / "log.txt",
+            status_interval=self.status_interval,
+        )
+
+    def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        from ..tools.costs import estimate_hf
+
+        estimate = estimate_hf(arguments, self.namespace)
+        if self.refused:  # never switch namespace (or retry) without a human: the next launch asks one
+            where = ", ".join(dict.fromkeys(self.refused))
+            estimate["flags"] = [f"billing: Hugging Face refused to bill {where} earlier in this session"]
+        return estimate

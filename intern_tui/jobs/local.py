@@ -35,6 +35,9 @@ class Outcome:
     status: str  # completed | failed | lost | canceled
     exit_code: int | None = None
     error: str | None = None
+    alert: dict[str, Any] | None = (
+        None  # raised with the end (e.g. a billing refusal): kind, severity, message
+    )
 
 
 def read_exit_code(path: Path) -> int | None:
@@ -65,6 +68,13 @@ class LocalHandle:
         self.remote_id: str | None = None
         self.url: str | None = None
         self.flavor: str | None = None
+        self.gpu_ids: str | None = None  # the CUDA_VISIBLE_DEVICES it was given, when chosen for it
+
+    def status_fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"pid": self.pid, "pgid": self.pgid}
+        if self.gpu_ids is not None:
+            out["cuda_visible_devices"] = self.gpu_ids
+        return out
 
     def poll(self) -> Outcome | None:
         """None while the job runs; its Outcome once the wrapper has ended."""
@@ -138,13 +148,28 @@ class GoneHandle:
 
 
 def build_command(
-    python: str, script: Path, args: list[str], *, gpus: int | None = None, accelerate: bool = False
+    python: str,
+    script: Path,
+    args: list[str],
+    *,
+    gpus: int | None = None,
+    accelerate: bool = False,
+    launcher: str | None = None,
 ) -> list[str]:
-    """The command line: `python script args…`, or through `accelerate launch` for several GPUs."""
-    if accelerate or (gpus is not None and gpus > 1):
-        launcher = [python, "-m", "accelerate.commands.launch", "--num_processes", str(max(gpus or 1, 1))]
-        return launcher + [str(script), *args]
+    """The command line: `python script args…`, or through a launcher that starts one process per GPU:
+    `accelerate launch --num_processes N` (the default for gpus > 1) or `torchrun --nproc_per_node N`
+    (`launcher="torchrun"`; `--standalone` picks a free rendezvous port, so two jobs never collide)."""
+    procs = str(max(gpus or 1, 1))
+    if launcher == "torchrun":
+        return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", procs,
+                str(script), *args]  # fmt: skip
+    if accelerate or launcher == "accelerate" or (gpus is not None and gpus > 1):
+        launcher_cmd = [python, "-m", "accelerate.commands.launch", "--num_processes", procs]
+        return launcher_cmd + [str(script), *args]
     return [python, str(script), *args]
+
+
+LAUNCHERS = (None, "accelerate", "torchrun")
 
 
 def start_local(
@@ -263,3 +288,93 @@ def child_env(
         }
     )
     return env
+
+
+class LocalBackend:
+    """Jobs on this machine (see the module docstring). `gpu_snapshot` returns the GPU sampler's table,
+    from which a job asking for `gpus=N` gets N free GPUs."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        python: str,
+        *,
+        env_allow: list[str] | tuple[str, ...] = (),
+        gpu_snapshot: Any = None,
+        base_env: Any = None,
+    ) -> None:
+        self.python = python
+        self.env_allow = tuple(env_allow)
+        self.gpu_snapshot = gpu_snapshot
+        self.base_env = base_env  # callable -> dict; os.environ by default (read at each launch)
+
+    def _base(self) -> dict[str, str]:
+        import os
+
+        return dict(self.base_env() if self.base_env is not None else os.environ)
+
+    def free_gpus(self) -> list[int] | None:
+        from .gpus import free_gpus, visible_indices
+
+        if self.gpu_snapshot is None:
+            return None
+        try:
+            return free_gpus(self.gpu_snapshot(), visible_indices(self._base()))
+        except Exception:  # an estimate must never fail on telemetry
+            return None
+
+    def launch(self, spec: Any) -> LocalHandle:
+        from .gpus import pick_gpus
+
+        if spec.launcher not in LAUNCHERS:
+            from ..tools.base import ToolError
+
+            raise ToolError("launcher must be 'accelerate' or 'torchrun' (or None)")
+        base = self._base()
+        env = child_env(base, spec.env, spec.job_id, spec.job_dir, secrets=spec.secrets,
+                        extra_allow=self.env_allow)  # fmt: skip
+        agent_chose = "CUDA_VISIBLE_DEVICES" in (spec.env or {})
+        if spec.gpus == 0 and not agent_chose:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # gpus=0 means CPU only
+        elif spec.gpus and not agent_chose and self.gpu_snapshot is not None:
+            chosen = pick_gpus(self.gpu_snapshot(), spec.gpus, base)
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, chosen))
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # CUDA numbers devices as NVML does
+        command = build_command(self.python, spec.script, spec.args, gpus=spec.gpus,
+                                accelerate=spec.accelerate, launcher=spec.launcher)  # fmt: skip
+        handle = start_local(spec.job_dir, command, cwd=spec.workspace, env=env)
+        handle.gpu_ids = env.get("CUDA_VISIBLE_DEVICES") if spec.gpus is not None else None
+        return handle
+
+    def reattach(self, row: dict[str, Any], job_dir: Path) -> Any:
+        if row.get("pid") and _same_process(row):
+            handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
+            handle.gpu_ids = (row.get("started") or {}).get("cuda_visible_devices")
+            return handle
+        if row.get("pid"):  # its PID is free or belongs to another program now: never signal it
+            code = read_exit_code(job_dir / "exit_code")
+            if code is not None:
+                return ExitedHandle(code)
+            return GoneHandle(
+                "the job's process is gone (intern-tui was not running, or the machine restarted) and left "
+                "no exit code"
+            )
+        return GoneHandle("the job has no recorded process id")  # its end must still be recorded
+
+    def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        from ..tools.costs import estimate_local
+
+        gpus = arguments.get("gpus")
+        return estimate_local(arguments, self.free_gpus() if isinstance(gpus, int) and gpus > 0 else None)
+
+
+def _same_process(row: dict[str, Any]) -> bool:
+    """Is the recorded PID still the job's wrapper? Jobs recorded without an identity (older sessions) or
+    from an imported log can't be verified and are not trusted."""
+    try:
+        pid = int(row["pid"])
+    except (TypeError, ValueError):
+        return False
+    recorded = row.get("proc_id")
+    return recorded is not None and process.process_identity(pid) == recorded

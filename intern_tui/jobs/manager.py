@@ -24,22 +24,15 @@ from ..metric_values import HEADLINE_METRICS
 from ..tools.base import ToolError
 from ..tools.files import Workspace
 from . import process
+from .backend import BillingError, LaunchSpec, close_handle, status_fields
 from .detectors import JobMonitor
-from .hf import HfHandle, default_api, launch_hf, namespace_from_url
-from .local import (
-    ExitedHandle,
-    GoneHandle,
-    LocalHandle,
-    build_command,
-    check_agent_env,
-    child_env,
-    read_exit_code,
-    start_local,
-)
+from .hf import HfBackend
+from .local import LocalBackend
 from .metrics import STDOUT_MARKER, MetricsTracker, clean_line
+from .slurm import SlurmBackend
 from .watcher import JobWatcher, WatchState
 
-BACKENDS = ("local", "hf")
+BACKENDS = ("local", "hf", "slurm")
 
 
 @dataclass
@@ -94,6 +87,12 @@ class JobManager:
         hold_seconds: float = 2.0,
         hf_status_interval: float = 10.0,
         env_allow: list[str] | tuple[str, ...] = (),
+        hf_namespace: str | None = None,
+        slurm: dict[str, Any] | None = None,
+        slurm_status_interval: float | None = None,
+        nvml: Any = None,
+        gpu_snapshot: Callable[[], dict[str, Any]] | None = None,
+        backends: dict[str, Any] | None = None,
     ) -> None:
         self.workspace = Path(workspace).resolve()
         self.files = Workspace(self.workspace)
@@ -108,6 +107,22 @@ class JobManager:
         self.hold_seconds = hold_seconds
         self.hf_status_interval = hf_status_interval
         self.env_allow = tuple(env_allow)
+        if gpu_snapshot is None:
+
+            def gpu_snapshot() -> dict[str, Any]:  # the GPU sampler's table, read now (NVML, no torch)
+                from ..telemetry.gpu import read_snapshot
+
+                return read_snapshot(nvml=nvml)
+
+        # Where jobs run (backend.py): each turns a LaunchSpec into a handle the watcher follows.
+        self.backends: dict[str, Any] = {
+            "local": LocalBackend(python, env_allow=self.env_allow, gpu_snapshot=gpu_snapshot),
+            "hf": HfBackend(hf_api, namespace=hf_namespace, status_interval=hf_status_interval),
+            "slurm": SlurmBackend(
+                python, slurm, env_allow=self.env_allow, status_interval=slurm_status_interval
+            ),
+            **(backends or {}),
+        }
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
@@ -126,11 +141,27 @@ class JobManager:
         name: str | None = None,
         secrets: dict[str, str] | None = None,
         pinned: Any = None,
+        nodes: int | None = None,
+        launcher: str | None = None,
+        namespace: str | None = None,
+        partition: str | None = None,
     ) -> str:
         """Start `script` (a .py file inside the workspace) and return the new job id. With `pinned` (the
         snapshot an approval pinned, tools/pinning.py) the job runs that snapshot, not the live file."""
-        if backend not in BACKENDS:
-            raise ToolError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        if backend not in self.backends:
+            raise ToolError(f"backend must be one of {', '.join(self.backends)}, not {backend!r}")
+        if nodes is not None and (not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1):
+            raise ToolError("nodes must be a whole number ≥ 1, or None")
+        if (nodes or 1) > 1 and backend != "slurm":
+            raise ToolError(f"nodes={nodes} needs backend='slurm' (local and HF jobs run on one machine)")
+        if namespace is not None and backend != "hf":
+            raise ToolError("namespace= is the HF Jobs billing namespace: only for backend='hf'")
+        if launcher not in (None, "accelerate", "torchrun"):
+            raise ToolError(f"launcher must be 'accelerate' or 'torchrun', not {launcher!r}")
+        if launcher is not None and backend == "hf":
+            raise ToolError("launcher= is for local and Slurm jobs; on HF Jobs pick a multi-GPU flavor")
+        if partition is not None and backend != "slurm":
+            raise ToolError("partition= is a Slurm partition: only for backend='slurm'")
         if pinned is not None:
             if Path(script) != Path(pinned.script):
                 raise ToolError(f"{script!r} is not the script this approval pinned ({pinned.script})")
@@ -153,31 +184,15 @@ class JobManager:
         job_dir = self.workspace / "jobs" / job_id
         rel_script = pinned.script if pinned is not None else self.files.relative(path)
         log_path = job_dir / "log.txt"
-        if backend == "local":
-            command = build_command(self.python, path, argv, gpus=gpus, accelerate=accelerate)
-            job_env = child_env(
-                dict(os.environ), env, job_id, job_dir, secrets=secrets, extra_allow=self.env_allow
-            )
-            handle: Any = start_local(job_dir, command, cwd=self.workspace, env=job_env)
-        else:
-            check_agent_env(env)
-            api = self.hf_api if self.hf_api is not None else default_api()
-            remote_env = {str(k): str(v) for k, v in (env or {}).items() if v is not None}
-            remote_env.update(
-                {"INTERN_TUI_JOB_ID": job_id, "INTERN_TUI_METRICS_STDOUT": "1", "PYTHONUNBUFFERED": "1"}
-            )
-            handle = launch_hf(
-                api,
-                script=path,
-                args=argv,
-                env=remote_env,
-                secrets=secrets,
-                flavor=flavor,
-                timeout=timeout,
-                name=name or f"intern-tui-{job_id}",
-                log_path=log_path,
-                status_interval=self.hf_status_interval,
-            )
+        spec = LaunchSpec(job_id=job_id, job_dir=job_dir, workspace=self.workspace, script=path, args=argv,
+                          env=env, secrets=dict(secrets or {}), gpus=gpus, nodes=nodes or 1,
+                          accelerate=accelerate, launcher=launcher, flavor=flavor, namespace=namespace,
+                          partition=partition, timeout=timeout, name=name)  # fmt: skip
+        try:
+            handle: Any = self.backends[backend].launch(spec)
+        except BillingError as exc:
+            self._billing_refused(spec, backend, rel_script, log_path, str(exc))
+            raise
         started_at = self.clock()
         self.emitter.emit(
             Kind.JOB_STARTED,
@@ -195,6 +210,11 @@ class JobManager:
                 "log_path": self.files.relative(log_path),
                 "name": name,
                 "gpus": gpus,
+                "nodes": nodes or 1,
+                "launcher": launcher,
+                "namespace": getattr(handle, "namespace", None),
+                "partition": getattr(handle, "partition", None),
+                "cuda_visible_devices": getattr(handle, "gpu_ids", None),
                 "timeout": timeout,
                 "pinned_sha256": pinned.digest if pinned is not None else None,
                 "secrets": sorted(secrets or {}),
@@ -202,6 +222,40 @@ class JobManager:
         )
         self._watch(job_id, backend, rel_script, argv, name, job_dir, handle, started_at, timeout)
         return job_id
+
+    def _billing_refused(
+        self, spec: LaunchSpec, backend: str, script: str, log_path: Path, error: str
+    ) -> None:
+        """The provider refused to bill the launch: record a failed job with the reason, raise a critical
+        alert that pauses the agent (supervisor), so a human decides; nothing is retried."""
+        self.emitter.emit(
+            Kind.JOB_STARTED,
+            {"job_id": spec.job_id, "backend": backend, "script": script, "args": spec.args, "pid": None,
+             "pgid": None, "remote_id": None, "url": None, "flavor": spec.flavor,
+             "log_path": self.files.relative(log_path), "name": spec.name, "gpus": spec.gpus,
+             "nodes": spec.nodes, "namespace": spec.namespace, "timeout": spec.timeout},
+        )  # fmt: skip
+        self.emitter.emit(
+            Kind.JOB_FINISHED,
+            {"job_id": spec.job_id, "status": "failed", "exit_code": None, "error": error, "duration_s": 0.0},
+        )
+        alert = {"job_id": spec.job_id, "kind": "billing", "severity": "critical", "message": error,
+                 "step": None, "metric": None, "pause": True}  # fmt: skip
+        self.emitter.emit(Kind.ALERT, alert)
+        if self.on_alert is not None:
+            self.on_alert(alert)
+
+    def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """What a launch would cost on its backend: {"gpu_hours", "usd", "summary"}."""
+        name = arguments.get("backend", "local") or "local"
+        backend = self.backends.get(name)
+        if backend is None:
+            return {"gpu_hours": None, "usd": None, "summary": f"unknown backend {name!r}",
+                    "error": f"backend must be one of {', '.join(self.backends)}"}  # fmt: skip
+        return backend.estimate(arguments)
+
+    def free_gpus(self) -> list[int] | None:
+        return self.backends["local"].free_gpus()
 
     def _watch(
         self,
@@ -299,10 +353,7 @@ class JobManager:
             "latest": _main_metrics(st.tracker.latest),
             "alerts": [f"{a['severity']}: {a['kind']}" for a in st.alerts],
         }
-        if job.backend == "local":
-            out.update(pid=h.pid, pgid=h.pgid)
-        else:
-            out.update(remote_id=h.remote_id, url=h.url, flavor=h.flavor, stage=getattr(h, "stage", None))
+        out.update(status_fields(h) if h is not None else {})
         return out
 
     def logs(self, job_id: str, tail: int = 100) -> str:
@@ -359,7 +410,7 @@ class JobManager:
             )
         st.cancel_requested = True
         st.cancel_outcome = st.handle.cancel(self.cancel_grace)
-        st.finished.wait(self.cancel_grace + 15 + (self.hf_status_interval if job.backend == "hf" else 0))
+        st.finished.wait(self.cancel_grace + 15 + float(getattr(st.handle, "status_interval", 0) or 0))
         return self.status(job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -375,8 +426,8 @@ class JobManager:
         for job in jobs:
             if job.watcher is not None:
                 job.watcher.stop()
-            if isinstance(job.state.handle, HfHandle):
-                job.state.handle.close()
+            if job.state.handle is not None:
+                close_handle(job.state.handle)
 
     # -- re-attach --------------------------------------------------------------------------------
 
@@ -409,40 +460,19 @@ class JobManager:
             except ValueError:
                 args = []
         script, started_at = row.get("script") or "", float(row.get("started_at") or self.clock())
-        if backend == "hf":
-            try:
-                api = self.hf_api if self.hf_api is not None else default_api()
-            except ToolError as exc:  # offline now: list the job, say why it isn't followed
-                monitor = JobMonitor(job_id, clock=self.clock)
-                state = WatchState(job_id, job_dir, None, started_at, tracker, monitor)
-                with self._lock:
-                    self._jobs[job_id] = Job(
-                        job_id, backend, script, list(args), None, state, detached_reason=str(exc)
-                    )
-                return False
-            handle: Any = HfHandle(
-                api,
-                row.get("remote_id") or "",
-                namespace=namespace_from_url(row.get("url")),
-                url=row.get("url"),
-                flavor=row.get("flavor"),
-                log_path=job_dir / "log.txt",
-                status_interval=self.hf_status_interval,
-            )
-        elif row.get("pid") and _same_process(row):
-            handle = LocalHandle(int(row["pid"]), int(row.get("pgid") or row["pid"]), job_dir / "exit_code")
-        elif row.get("pid"):  # its PID is free or belongs to another program now: never signal it
-            code = read_exit_code(job_dir / "exit_code")
-            handle = (
-                ExitedHandle(code)
-                if code is not None
-                else GoneHandle(
-                    "the job's process is gone (intern-tui was not running, or the machine restarted) and left "
-                    "no exit code"
+        impl = self.backends.get(backend)
+        try:
+            if impl is None:
+                raise ToolError(f"backend {backend!r} is not available in this version")
+            handle: Any = impl.reattach(row, job_dir)
+        except ToolError as exc:  # offline now, or no client: list the job, say why it isn't followed
+            monitor = JobMonitor(job_id, clock=self.clock)
+            state = WatchState(job_id, job_dir, None, started_at, tracker, monitor)
+            with self._lock:
+                self._jobs[job_id] = Job(
+                    job_id, backend, script, list(args), None, state, detached_reason=str(exc)
                 )
-            )
-        else:  # never got a process: nothing to watch, but its end must still be recorded
-            handle = GoneHandle("the job has no recorded process id")
+            return False
         self._watch(
             job_id,
             backend,
@@ -458,17 +488,6 @@ class JobManager:
             alerts=row.get("alerts"),
         )
         return True
-
-
-def _same_process(row: dict[str, Any]) -> bool:
-    """Is the recorded PID still the job's wrapper? Jobs recorded without an identity (older sessions) or
-    from an imported log can't be verified and are not trusted."""
-    try:
-        pid = int(row["pid"])
-    except (TypeError, ValueError):
-        return False
-    recorded = row.get("proc_id")
-    return recorded is not None and process.process_identity(pid) == recorded
 
 
 def _main_metrics(latest: dict[str, float]) -> dict[str, float]:

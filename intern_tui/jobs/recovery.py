@@ -54,6 +54,7 @@ def load_job_rows(conn: sqlite3.Connection, session_id: str) -> list[dict[str, A
             row["timeout"] = started[0].get("timeout")
             row["name"] = started[0].get("name")
             row["proc_id"] = started[0].get("proc_id")
+            row["started"] = started[0]  # the whole launch record: backends read what they need
     return rows
 
 

@@ -222,6 +222,8 @@ class JobWatcher(threading.Thread):
                 st.tracker.stats["malformed"] += 1
             else:
                 self._deliver([], st.tracker.feed_trainer_state(entries))
+        if outcome.alert:
+            self._deliver([{"job_id": st.job_id, "step": None, "metric": None, **outcome.alert}], [])
         if st.handle.backend == "local" and st.handle.running():
             st.handle.cancel(self.leftover_grace)  # processes the script left behind would hold GPUs
         if st.cancel_requested:

@@ -11,7 +11,8 @@ Snapshot shape (also the payload of the `gpu_sample` event; memory in bytes, Non
      "cuda": str | None, "ts": float,
      "gpus": [{"index", "name", "uuid", "mig", "mig_index", "util_gpu", "util_mem", "mem_used",
                "mem_total", "power_w", "power_limit_w", "temp_c", "sm_clock_mhz", "error",
-               "processes": [{"pid", "name", "mem_used", "job_id", "hidden"}]}]}
+               "processes": [{"pid", "name", "mem_used", "job_id", "rank", "hidden"}]}]}
+    (`rank`: the worker's distributed rank when one of our jobs runs several processes, else None)
 
 A missing GPU, a missing or unloaded driver, an NVML failure and a container that hides the host's PIDs
 are states with a message, never exceptions.
@@ -389,13 +390,15 @@ class GpuSampler:
             if pid not in self._names:
                 self._names[pid] = self._process_name(nv, pid, hidden)
             seen.add(pid)
+            # A hidden PID is the host's number: looking it up here could name an unrelated process.
+            job = None if hidden else self._procs.job_of(pid, self._job_of)
             out.append(
                 {
                     "pid": pid,
                     "name": self._names[pid],
                     "mem_used": proc.usedGpuMemory,
-                    # A hidden PID is the host's number: looking it up here could name an unrelated process.
-                    "job_id": None if hidden else self._procs.job_of(pid, self._job_of),
+                    "job_id": job,
+                    "rank": self._procs.rank(pid) if job is not None else None,
                     "hidden": hidden,
                 }
             )

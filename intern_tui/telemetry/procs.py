@@ -56,6 +56,20 @@ class ProcessTable:
         except OSError:
             return None
 
+    def rank(self, pid: int) -> int | None:
+        """The distributed rank of a launcher's worker (torchrun and `accelerate launch` set RANK in each
+        worker's environment), or None. Only our own processes' environments are readable."""
+        try:
+            data = (self.root / str(pid) / "environ").read_bytes()
+        except OSError:
+            return None
+        found: dict[str, int] = {}
+        for item in data.split(b"\0"):
+            key, eq, value = item.partition(b"=")
+            if eq and key in (b"RANK", b"LOCAL_RANK") and value.isdigit():
+                found[key.decode()] = int(value)
+        return found.get("RANK", found.get("LOCAL_RANK"))
+
     def job_of(self, pid: int, lookup: Callable[[int], str | None]) -> str | None:
         """The job that owns `pid`: the PID itself, an ancestor, or its process group is a job's PID."""
         seen: set[int] = set()

@@ -77,8 +77,8 @@ def _validate(ctx: ToolContext, model: Any, benchmark: Any, limit: Any, baseline
     bench = resolve(benchmark)
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
         raise ToolError("limit must be a whole number ≥ 1, or None for the whole benchmark")
-    if backend not in ("local", "hf"):
-        raise ToolError(f"backend must be 'local' or 'hf', not {backend!r}")
+    if backend not in ("local", "hf", "slurm"):
+        raise ToolError(f"backend must be 'local', 'hf' or 'slurm', not {backend!r}")
     if backend == "hf" and bench.engine == "bundled":
         raise ToolError(
             f"{bench.name} is a bundled benchmark (its items are files here): run it with backend='local'"
@@ -127,7 +127,8 @@ def evaluate(
             'mmlu_0_shot', 'arc_challenge', 'ifeval', or any 'inspect_evals/<task>'.
         limit: Score only the first N items (a quick check before a full run).
         baseline: Also score this model (the base you started from) on the same items, marked as base.
-        backend: 'local' or 'hf' (Hugging Face Jobs; the model must then be on the Hub).
+        backend: 'local', 'hf' (Hugging Face Jobs; the model must then be on the Hub) or 'slurm' (a
+            cluster sharing the workspace).
         flavor: HF only: hardware, e.g. 'a10g-large'.
         timeout: Seconds after which the job is stopped (HF default: 2 hours).
     """
@@ -143,7 +144,7 @@ def evaluate(
         args += ["--baseline", baseline, "--baseline-label", model_label(baseline)]
     if limit:
         args += ["--limit", str(limit)]
-    if bench.engine == "inspect" and backend == "local":
+    if bench.engine == "inspect" and backend != "hf":  # local and Slurm share the workspace
         args += ["--items-out", f"evals/{bench.name}.items.jsonl"]  # for the contamination guard
     if not (ctx.workspace / EVAL_SCRIPT).is_file():
         install(ctx.workspace / "templates")

@@ -10,50 +10,9 @@ import os
 from typing import Any
 
 from .base import ToolContext, ToolError, agent_tool
+from .costs import DEFAULT_HOURS, HF_FLAVORS, estimate_hf, estimate_local, estimate_slurm
 
-DEFAULT_HOURS = 2.0  # assumed run length when no timeout is given (and the enforced limit on HF Jobs)
-
-# Approximate Hugging Face Jobs prices (USD per hour, pay-as-you-go, as listed on
-# https://huggingface.co/pricing in 2025) and GPU counts. Estimates only: the bill is what HF charges.
-HF_FLAVORS: dict[str, tuple[int, float]] = {
-    "cpu-basic": (0, 0.01),
-    "cpu-upgrade": (0, 0.03),
-    "cpu-performance": (0, 0.50),
-    "cpu-xl": (0, 1.00),
-    "t4-small": (1, 0.40),
-    "t4-medium": (1, 0.60),
-    "l4x1": (1, 0.80),
-    "l4x4": (4, 3.80),
-    "l40sx1": (1, 1.80),
-    "l40sx4": (4, 8.30),
-    "l40sx8": (8, 23.50),
-    "a10g-small": (1, 1.00),
-    "a10g-large": (1, 1.50),
-    "a10g-largex2": (2, 3.00),
-    "a10g-largex4": (4, 5.00),
-    "a100-large": (1, 2.50),
-    "a100x4": (4, 10.00),
-    "a100x8": (8, 20.00),
-    "h200": (1, 5.00),
-    "h200x2": (2, 10.00),
-    "h200x4": (4, 20.00),
-    "h200x8": (8, 40.00),
-    "rtx-pro-6000": (1, 2.50),
-    "rtx-pro-6000x2": (2, 5.00),
-    "rtx-pro-6000x4": (4, 10.00),
-    "rtx-pro-6000x8": (8, 20.00),
-}
-
-
-def _local_gpu_count() -> int:
-    """GPUs a local job may use, without importing torch: CUDA_VISIBLE_DEVICES, else /dev/nvidia*."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
-    try:
-        return sum(1 for n in os.listdir("/dev") if n.startswith("nvidia") and n[6:].isdigit())
-    except OSError:
-        return 0
+__all__ = ["DEFAULT_HOURS", "HF_FLAVORS"]
 
 
 def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -66,48 +25,26 @@ def estimate_launch(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, An
         names = sorted(_secret_values(arguments["secrets"]))
         estimate["summary"] += f" · passes secrets: {', '.join(names)}"
     checks = launch_checks(ctx, arguments) if ctx is not None else {}
-    if checks.get("flags"):
-        estimate["summary"] += " · ⚠ " + " · ⚠ ".join(checks["flags"])
+    # A backend's own flags (an HF billing refusal earlier in the session) and the research guards' ones:
+    # any of them means a human decides.
+    flags = [*estimate.pop("flags", []), *checks.pop("flags", [])]
+    if flags:
+        estimate["summary"] += " · ⚠ " + " · ⚠ ".join(flags)
+        checks["flags"] = flags
     return {**estimate, **checks}
 
 
 def cost_estimate(ctx: ToolContext, arguments: dict[str, Any]) -> dict[str, Any]:
-    """GPU-hours and dollars of a launch: {"gpu_hours", "usd", "summary"}."""
-    timeout = arguments.get("timeout")
-    hours = float(timeout) / 3600 if timeout else DEFAULT_HOURS
-    limit = f"{hours:.2g} h" + ("" if timeout else " (assumed; no timeout given)")
-    if arguments.get("backend", "local") == "hf":
-        flavor = arguments.get("flavor") or "cpu-basic"
-        if flavor not in HF_FLAVORS:
-            return {
-                "backend": "hf",
-                "flavor": flavor,
-                "hours": round(hours, 3),
-                "gpu_hours": None,
-                "usd": None,
-                "summary": f"HF Jobs, unknown flavor {flavor!r}: no price known; up to {limit}",
-            }
-        gpus, price = HF_FLAVORS[flavor]
-        usd = round(price * hours, 2)
-        return {
-            "backend": "hf",
-            "flavor": flavor,
-            "gpus": gpus,
-            "hours": round(hours, 3),
-            "gpu_hours": round(gpus * hours, 2),
-            "usd": usd,
-            "summary": f"HF Jobs {flavor} (~${price:.2f}/h, {gpus} GPU) for up to {limit}: about ${usd:.2f}",
-        }
-    gpus = arguments.get("gpus")
-    count = int(gpus) if isinstance(gpus, int) else _local_gpu_count()
-    return {
-        "backend": "local",
-        "gpus": count,
-        "hours": round(hours, 3),
-        "gpu_hours": round(count * hours, 2),
-        "usd": 0.0,
-        "summary": f"local job on {count} GPU(s) for up to {limit}: {count * hours:.2g} GPU-hours, no charge",
-    }
+    """GPU-hours and dollars of a launch: {"gpu_hours", "usd", "summary"}, from the chosen backend."""
+    backend = arguments.get("backend", "local") or "local"
+    jobs = getattr(ctx, "jobs", None) if ctx is not None else None
+    if jobs is not None and hasattr(jobs, "estimate"):
+        return jobs.estimate(arguments)
+    if backend == "hf":
+        return estimate_hf(arguments)
+    if backend == "slurm":
+        return estimate_slurm(arguments)
+    return estimate_local(arguments)
 
 
 def _jobs(ctx: ToolContext):
@@ -154,6 +91,10 @@ def launch_job(
     timeout: float | None = None,
     name: str | None = None,
     secrets: list | None = None,
+    nodes: int | None = None,
+    launcher: str | None = None,
+    namespace: str | None = None,
+    partition: str | None = None,
     pinned: Any = None,
 ) -> str:
     """Launch a training script from the workspace as a job; returns its job id. Needs approval; the job
@@ -162,17 +103,25 @@ def launch_job(
     Args:
         script: Python script in the workspace, e.g. 'train_sft.py' (templates: train_sft.py, train_dpo.py,
             train_grpo.py; run them with args={'model': 'tiny', 'max-steps': 50} to try things cheaply).
-        backend: 'local' (this machine) or 'hf' (Hugging Face Jobs; needs a token and a paid plan).
+        backend: 'local' (this machine), 'hf' (Hugging Face Jobs; needs a token and a paid plan) or
+            'slurm' (a Slurm cluster through sbatch; the workspace must be on a shared filesystem).
         args: Script arguments: a list ['--max-steps', '50'], a string, or a dict {'max-steps': 50}.
         env: Extra environment variables for the job (not secrets; not PYTHONPATH/LD_*/PYTHONSTARTUP).
-        gpus: Local only: number of GPUs; more than 1 runs the script with `accelerate launch`.
-        accelerate: Local only: run with `accelerate launch` even on one GPU.
+        gpus: Local and Slurm: number of GPUs (per node on Slurm); locally they are chosen among the free
+            ones (an error says which are busy); more than 1 starts one process per GPU (`accelerate
+            launch`, or torchrun with launcher='torchrun'); 0 hides the GPUs.
+        accelerate: Local and Slurm: run with `accelerate launch` even on one GPU.
         flavor: HF only: hardware, e.g. 'a10g-large', 'a100-large', 'h200' (default 'cpu-basic').
-        timeout: Seconds after which the job is stopped (HF default: 2 hours).
+        timeout: Seconds after which the job is stopped (HF default: 2 hours; Slurm: also its --time).
         name: A short human name for the job.
         secrets: Names of secrets the job needs (e.g. ['HF_TOKEN'] to push or read gated models); shown in
             the approval, values taken from intern-tui's environment (or the Hub login) and never shown. A
             job gets no token it was not given here.
+        nodes: Slurm only: number of nodes (one torchrun per node, `gpus` processes each).
+        launcher: 'accelerate' (default for several GPUs) or 'torchrun'.
+        namespace: HF only: the user or organisation billed (default: config [hf] namespace, else the
+            token's account). A payment/quota refusal stops: ask the human, never switch namespace.
+        partition: Slurm only: the partition (default: config [slurm] partition).
     """
     if backend == "hf" and timeout is None:
         timeout = DEFAULT_HOURS * 3600
@@ -191,6 +140,16 @@ def launch_job(
         name=name,
         secrets=values,
         pinned=pinned,
+        **{
+            k: v
+            for k, v in (
+                ("nodes", nodes),
+                ("launcher", launcher),
+                ("namespace", namespace),
+                ("partition", partition),
+            )
+            if v is not None
+        },  # fmt: skip
     )
     _report_flags(ctx, job_id, {"script": script, "args": args})
     return job_id

@@ -154,6 +154,8 @@ def _process_lines(processes: list[dict[str, Any]], width: int) -> list[Text]:
         line = Text("  └ ", style="dim")
         if p["job_id"]:
             line.append(p["job_id"], "bold cyan")
+            if p.get("rank") is not None:
+                line.append(f" rank {p['rank']}", "cyan")
         elif p.get("hidden"):
             line.append("host pid", "dim")
         else:

@@ -76,7 +76,7 @@ class JobsPane(Vertical):
         latest = " ".join(f"{k}={job.latest[k]:.3g}" for k in shown)
         return (
             job.id.removeprefix("job-"),
-            job.script if job.backend == "local" else f"{job.script} (hf)",
+            job.script if job.backend == "local" else f"{job.script} ({job.backend})",
             job.status_at(at),
             fmt_duration((end or job.started_ts) - job.started_ts),
             str(job.metric_steps),
