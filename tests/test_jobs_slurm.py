@@ -379,10 +379,13 @@ def test_slurm_launch_through_the_tool_is_priced_and_counted_by_the_budget(slurm
         gate.invoke("launch_job", ("t.py",), {"backend": "slurm", "gpus": 2, "nodes": 2, "timeout": 1200})
     asked = [e.payload for e in (stored_events(store, writer, "approval_requested"))]
     first = describe(asked[0])
+    assert first[1] == "  backend slurm · 0 GPUs · ≤1 h · 0 GPU-h · $3.00"  # the facts line first
     assert (
-        first[1]
+        first[2]
         == "  cost: Slurm partition debug: 1 node(s) × 0 GPU(s) for up to 1 h: 0 GPU-hours, about $3.00 ($2.50/GPU-h + $3.00/node-h)"
     )
+    third = describe(asked[2])
+    assert third[1].startswith("  backend slurm · 2 nodes · 4 GPUs · ≤0.333 h · 1.33 GPU-h")
     assert "  backend = slurm" in first
     assert (
         "2 node(s) × 2 GPU(s)" in asked[2]["estimate"]["summary"]
