@@ -180,9 +180,19 @@ class Supervisor:
         jobs = self.gate.ctx.jobs
         return jobs.pid_map() if jobs is not None else {}
 
+    def record_gpu_sample(self, snapshot: dict[str, Any]) -> None:
+        """The GPU sampler's snapshots become `gpu_sample` events of this session while it runs."""
+        if self.running:
+            self.emitter.emit(Kind.GPU_SAMPLE, snapshot)
+
     @property
     def session_id(self) -> str:
         return self.emitter.session_id
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest event this session has emitted (a history load reads up to it)."""
+        return self.emitter.last_seq
 
     def describe(self) -> dict[str, Any]:
         """Where the session stands, for clients: status, step and the requests waiting for a person."""
