@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..tools.base import ToolError
+from ..errors import ToolError
 from .local import Outcome
 
 log = logging.getLogger(__name__)

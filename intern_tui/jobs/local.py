@@ -227,7 +227,7 @@ def check_agent_env(env: dict[str, Any] | None) -> None:
     """Refuse `env=` entries that would run code other than the approved snapshot."""
     for key in env or {}:
         if FORBIDDEN_ENV.match(str(key)):
-            from ..tools.base import ToolError
+            from ..errors import ToolError
 
             raise ToolError(
                 f"env may not set {key}: it changes what code the job runs (the approved snapshot); "
