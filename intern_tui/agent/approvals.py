@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import Kind
+from ..events import ApprovalDecidedPayload, Kind
 
 DECISIONS = ("approve", "always", "deny", "edit")
 
@@ -268,7 +268,7 @@ class ApprovalQueue:
             self._pending.pop(req.id, None)
         if decision.approved:
             self.budget.charge(req.estimate)
-        payload = {
+        payload: ApprovalDecidedPayload = {
             "id": req.id,
             "tool": req.tool,
             "decision": decision.decision,

@@ -17,10 +17,17 @@ import threading
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..agent.models import describe_retry, display_model
-from ..events import Event, Kind
+from ..events import (
+    Event,
+    JobFinishedPayload,
+    Kind,
+    SessionEndedPayload,
+    SessionStartedPayload,
+    SessionStatus,
+)
 from .history import HeldPayloads, MetricsTimeline
 
 ACTIVE = ("running", "pausing", "paused", "waiting", "interrupting")
@@ -337,7 +344,7 @@ _QUIET_KINDS = frozenset({"job_log", "gpu_sample", "job_metric", "model_delta"})
 
 
 def _session_started(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(SessionStartedPayload, e.payload)
     m.session_id = e.session_id
     m.task = p.get("task") or m.task
     m.model = p.get("model") or m.model
@@ -347,7 +354,7 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
     m.isolation = p.get("isolation") or m.isolation
     if m.started_ts is None:
         m.started_ts = e.ts
-    m.status.set(e.seq, "running")
+    m.status.set(e.seq, SessionStatus.RUNNING)
     m.ended_ts.set(e.seq, None)
     if p.get("context_window"):
         m.context.set(
@@ -514,7 +521,7 @@ def _redirected(m: SessionModel, e: Event) -> set[str]:
 def _interrupted(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     if p.get("phase") != "requested":
-        m.status.set(e.seq, "interrupted")
+        m.status.set(e.seq, SessionStatus.INTERRUPTED)
         m.ended_ts.set(e.seq, e.ts)
         m.live_call = None
     else:
@@ -621,7 +628,7 @@ def _job_metric(m: SessionModel, e: Event) -> set[str]:
 
 
 def _job_finished(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(JobFinishedPayload, e.payload)
     job = m.jobs.get(p.get("job_id"))
     if job is not None:
         job.status, job.exit_code, job.error = (
@@ -726,9 +733,9 @@ def _final_answer(m: SessionModel, e: Event) -> set[str]:
 
 
 def _session_ended(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(SessionEndedPayload, e.payload)
     m.live_call = None
-    m.status.set(e.seq, p.get("status", "done"))
+    m.status.set(e.seq, p.get("status", SessionStatus.DONE))
     m.ended_ts.set(e.seq, e.ts)
     if p.get("error"):
         m.error = p["error"]
