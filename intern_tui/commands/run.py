@@ -159,7 +159,7 @@ def run_headless(
             options = options or session_options(args, task, headless=True)
             options.on_request = asker
             sup = start_session(runtime, options, start=False)
-        session_id = sup.emitter.session_id
+        session_id = sup.session_id
         printer.session_id = session_id
         interrupts = _install_sigint(sup)
         terminated = _install_sigterm(sup)
