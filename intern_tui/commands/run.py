@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, TextIO
 
-from ..agent.models import describe_retry
 from ..config import load_config
+from ..display import describe_retry
 from ..errors import BadInput
 from ..events import Event, Kind
 from ..metric_values import HEADLINE_METRICS

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..agent.models import display_model
+from ..display import display_model
 from ..errors import BadInput
 from ..store import Store
 from ..store.queries import iter_events, list_sessions, resolve_session_id, session_detail

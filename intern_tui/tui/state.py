@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from ..agent.models import describe_retry, display_model
+from ..display import describe_retry, display_model
 from ..events import (
     Event,
     JobFinishedPayload,
