@@ -14,16 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-# The marked log lines are parsed beside the results table (the job watcher reads them without the tools);
-# re-exported here, where the eval template's protocol is described.
-from ..telemetry.evals import (  # noqa: F401
-    EVAL_MARKER,
-    MARKERS,
-    TRACKIO_MARKER,
-    emit_marked_line,
-    parse_eval_line,
-    results_table,
-)
+from ..telemetry.evals import parse_eval_line, results_table
 from .base import ToolContext, ToolError, agent_tool
 from .benchmarks import mark_in_use, resolve
 from .jobs import DEFAULT_HOURS, _jobs, cost_estimate
