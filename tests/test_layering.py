@@ -4,7 +4,9 @@ A broken contract fails here with import-linter's report (the chain of imports t
 inside functions count: the second test plants one in a copy of the package and expects the break.
 """
 
+import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,3 +53,36 @@ def test_a_lazy_import_of_the_supervisor_in_the_tui_breaks_a_contract(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     assert "intern_tui.tui.navigation -> intern_tui.agent.supervisor" in out.stdout
     assert "1 broken" in out.stdout
+
+
+# What the TUI may use of a session, in-process (Supervisor) or attached (SessionClient). docs/architecture.md
+FACE = (
+    "session_id", "last_seq", "status", "running", "pause", "resume", "redirect", "interrupt", "decide",
+    "cancel_job", "job_pids", "record_gpu_sample", "wait", "abandon",
+)  # fmt: skip
+
+
+def _has(cls, name: str) -> bool:
+    return name in dir(cls) or f"self.{name} = " in inspect.getsource(cls.__init__)
+
+
+def test_the_session_client_offers_the_supervisors_face():
+    from intern_tui.agent.supervisor import Supervisor
+    from intern_tui.host.client import SessionClient
+
+    for name in FACE:
+        assert _has(Supervisor, name), f"Supervisor lacks {name}"
+        assert _has(SessionClient, name), f"SessionClient lacks {name}"
+        a, b = getattr(Supervisor, name, None), getattr(SessionClient, name, None)
+        if inspect.isfunction(a) and inspect.isfunction(b):
+            assert list(inspect.signature(a).parameters) == list(inspect.signature(b).parameters), name
+
+
+def test_the_tui_steers_a_session_through_that_face_only():
+    """What import rules can't see: attribute reach-ins (`sup.emitter`, `supervisor.gate.ctx.jobs`)."""
+    used = set()
+    for path in (ROOT / "intern_tui" / "tui").rglob("*.py"):
+        used |= set(re.findall(r"(?:self\.supervisor|app\.supervisor|\bsup)\.(\w+)", path.read_text()))
+    # start: the app starts the Supervisor it has just built in-process (a client's session is running)
+    assert used - {"start"} <= set(FACE), used - {"start"} - set(FACE)
+    assert {"pause", "decide", "session_id"} <= used  # the scan sees the TUI's real calls
