@@ -72,10 +72,13 @@ def test_the_reducer_and_the_projection_say_the_same_of_the_recorded_demo(import
     model = SessionModel(live=False)
     model.apply_all(iter_events(conn, session_id))
     replay = load_session_model(store, session_id)  # the replay loader's light batches, same reducer
+    live = SessionModel(live=True)  # the live dashboard's bounded model, fed the same events
+    live.apply_all(iter_events(conn, session_id))
     projected = projection_says(session_detail(conn, session_id))
 
     assert model_says(model) == projected
     assert model_says(replay) == projected
+    assert model_says(live) == projected
     # what they agree on is the real session, not two empty readings
     assert projected["status"] == SessionStatus.DONE and projected["status"] in ENDED_STATUSES
     assert projected["event_count"] == count > 100
