@@ -35,6 +35,16 @@ class Subscription:
             if not self._ready.is_set():  # set() takes a lock; skip it while the consumer is already due
                 self._ready.set()
 
+    def put_marker(self, marker: object) -> None:
+        """Queue a non-event item behind everything queued so far (FIFO), bypassing `accept`: the store
+        writer's flush markers ride the same queue, so reaching one means all before it was drained."""
+        self._items.append(marker)
+        self._ready.set()
+
+    def wake(self) -> None:
+        """Wake a consumer blocked in `wait()` without queueing anything (e.g. to let it stop)."""
+        self._ready.set()
+
     def drain(self, limit: int | None = None) -> list[Event]:
         items = self._items
         out: list[Event] = []

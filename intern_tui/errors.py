@@ -18,3 +18,10 @@ class BadInput(InternError):
     """Bad input or usage: a wrong id, an unusable --home, a foreign database (exit code 2)."""
 
     exit_code = 2
+
+
+class ToolError(Exception):
+    """A failure the agent should read and act on (bad argument, missing file, offline service…).
+
+    Defined here, below every part, so the workspace and the job runners raise it without importing the
+    tools (`intern_tui.tools` re-exports it)."""

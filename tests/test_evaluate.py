@@ -11,11 +11,11 @@ import pytest
 from intern_tui.bus import Emitter, EventBus
 from intern_tui.events import Event
 from intern_tui.jobs import JobManager
-from intern_tui.telemetry.evals import results_table
+from intern_tui.telemetry.evals import EVAL_MARKER, emit_marked_line, parse_eval_line, results_table
 from intern_tui.templates import TEMPLATE_DIR, install
 from intern_tui.tools import ToolContext, ToolGate
 from intern_tui.tools.base import ToolError
-from intern_tui.tools.evaluate import EVAL_MARKER, emit_marked_line, model_label, parse_eval_line
+from intern_tui.tools.evaluate import model_label
 from intern_tui.tui.state import SessionModel
 
 

@@ -16,6 +16,7 @@ from slurm_cluster import start_cluster
 
 from intern_tui.bus import Emitter
 from intern_tui.jobs import JobManager, recover_jobs
+from intern_tui.jobs.costs import estimate_slurm
 from intern_tui.jobs.slurm import (
     SlurmState,
     batch_script,
@@ -30,7 +31,6 @@ from intern_tui.jobs.slurm import (
 )
 from intern_tui.store.queries import iter_events
 from intern_tui.tools.base import ToolError
-from intern_tui.tools.costs import estimate_slurm
 
 FAST = {"poll_interval": 0.05, "hold_seconds": 0.2, "cancel_grace": 2.0, "slurm_status_interval": 0.2}
 

@@ -9,7 +9,7 @@ from helpers import write_policy
 
 from intern_tui.agent.session import SessionOptions, start_session
 from intern_tui.store.queries import iter_events
-from intern_tui.tools.evaluate import EVAL_MARKER
+from intern_tui.telemetry.evals import EVAL_MARKER
 
 
 def run(runtime, tmp_path, turns, *, max_steps=20, **extra):

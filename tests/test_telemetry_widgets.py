@@ -427,3 +427,28 @@ def test_snapshot_both_panes_wide(snap_compare, fixtures_dir):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(140, 40), run_before=run_before)
+
+
+class MetricsViewApp(App):
+    def compose(self) -> ComposeResult:
+        from intern_tui.tui.widgets.telemetry import MetricsView
+
+        yield MetricsView()
+
+
+async def test_a_large_backward_seek_rebuilds_the_metrics_book_in_a_worker():
+    from intern_tui.tui.widgets.telemetry import SYNC_REBUILD, MetricsView
+
+    n = SYNC_REBUILD * 2
+    records = [(seq, "job-1", seq, {"loss": 10.0 / seq}) for seq in range(1, n + 1)]
+    app = MetricsViewApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(MetricsView)
+        view.show(records, [])  # larger than SYNC_REBUILD from empty: built in the worker
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert view.book.latest_step("job-1") == n
+        view.show(records[: n - 10], [])  # back in time: rebuilt off the UI thread, then swapped in
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert view.book.latest_step("job-1") == n - 10

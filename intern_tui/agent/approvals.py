@@ -22,7 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import Kind
+from ..display import cost_facts, describe, ordered_arguments  # noqa: F401  (the approval's views)
+from ..events import ApprovalDecidedPayload, Kind
 
 DECISIONS = ("approve", "always", "deny", "edit")
 
@@ -90,78 +91,6 @@ class Decision:
 
 
 # Shown first: the arguments that change what runs, where, with which credentials.
-_FIRST = ("script", "backend", "flavor", "nodes", "gpus", "namespace", "partition", "secrets", "env", "repo_id",
-          "path", "private", "model")  # fmt: skip
-
-
-def cost_facts(arguments: dict[str, Any], estimate: dict[str, Any]) -> list[str]:
-    """What a request spends, as short facts: backend, flavor, GPUs, hours, GPU-hours, dollars ("$?" when
-    the price is unknown). Empty for a request that spends nothing measurable."""
-    facts = []
-    backend = estimate.get("backend") or arguments.get("backend")
-    if backend:
-        facts.append(f"backend {backend}")
-    if estimate.get("flavor"):
-        facts.append(str(estimate["flavor"]))
-    if (estimate.get("nodes") or 1) > 1:
-        facts.append(f"{estimate['nodes']} nodes")
-    gpus = estimate.get("gpus", arguments.get("gpus"))
-    if gpus is not None:
-        facts.append(f"{gpus} GPU" + ("" if gpus == 1 else "s"))
-    if estimate.get("hours") is not None:
-        facts.append(f"≤{float(estimate['hours']):.3g} h")
-    if "gpu_hours" in estimate:
-        gh = estimate["gpu_hours"]
-        facts.append("GPU-h ?" if gh is None else f"{float(gh):.3g} GPU-h")
-    if "usd" in estimate:
-        usd = estimate["usd"]
-        facts.append("$?" if usd is None else f"${float(usd):.2f}")
-    return facts
-
-
-def ordered_arguments(arguments: dict[str, Any]) -> list[str]:
-    """Argument names, the ones that change what runs, where and with which credentials first."""
-    return [k for k in _FIRST if k in arguments] + sorted(k for k in arguments if k not in _FIRST)
-
-
-def describe(view: dict[str, Any], width: int = 100) -> list[str]:
-    """An approval request as lines for a terminal, from its recorded payload: every argument in full (no
-    cut, however long; the fields that matter most first), the estimate, the guard flags, and what the
-    approval pins to run (digest and diff)."""
-    import json
-    import textwrap
-
-    lines = [f"{view.get('tool')}  (request {view.get('id')})"]
-    estimate = view.get("estimate") or {}
-    facts = cost_facts(view.get("arguments") or {}, estimate)
-    if facts:
-        lines.append("  " + " · ".join(facts))
-    if estimate.get("summary"):
-        lines.append(f"  cost: {estimate['summary']}")
-    for flag in estimate.get("flags") or []:
-        lines.append(f"  ⚠ {flag}")
-    arguments = view.get("arguments") or {}
-    for key in ordered_arguments(arguments):
-        value = arguments[key]
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-        wrapped = textwrap.wrap(text, width - 6, break_long_words=True, replace_whitespace=False) or [""]
-        lines.append(f"  {key} = {wrapped[0]}")
-        lines.extend(f"      {part}" for part in wrapped[1:])
-    pinned = view.get("pinned")
-    if pinned and pinned.get("kind") == "upload":
-        files = pinned.get("files") or []
-        lines.append(f"  uploads exactly {len(files)} files, sha256:{pinned.get('sha256')}:")
-        lines.extend(f"    {name}" for name in files)
-    elif pinned:
-        lines.append(
-            f"  runs snapshot sha256:{pinned.get('sha256')} ({len(pinned.get('files') or [])} .py files)"
-        )
-        if pinned.get("previous_sha256"):
-            lines.append(f"  against the last approved sha256:{pinned['previous_sha256']}:")
-        lines.extend("    " + line for line in (pinned.get("diff") or pinned.get("note") or "").splitlines())
-    return lines
-
-
 class ApprovalQueue:
     def __init__(
         self,
@@ -334,7 +263,7 @@ class ApprovalQueue:
             self._pending.pop(req.id, None)
         if decision.approved:
             self.budget.charge(req.estimate)
-        payload = {
+        payload: ApprovalDecidedPayload = {
             "id": req.id,
             "tool": req.tool,
             "decision": decision.decision,

@@ -23,7 +23,13 @@ from smolagents.agents import ActionOutput
 from smolagents.memory import ActionStep, FinalAnswerStep, TaskStep, ToolCall
 from smolagents.utils import AgentError, AgentGenerationError
 
-from ..events import Kind
+from ..events import (
+    Kind,
+    ModelOutputPayload,
+    ObservationPayload,
+    SessionEndedPayload,
+    SessionStatus,
+)
 from .calls import CallCancelled, ModelCallError, ReplyInfo, ResilientModel, interruptible_sleep
 from .compaction import ContextKeeper, TokenEstimator, drop_tool_call_echo
 from .guards import DoomLoopDetector, correction
@@ -190,9 +196,19 @@ class Supervisor:
         jobs = self.gate.ctx.jobs
         return jobs.pid_map() if jobs is not None else {}
 
+    def record_gpu_sample(self, snapshot: dict[str, Any]) -> None:
+        """The GPU sampler's snapshots become `gpu_sample` events of this session while it runs."""
+        if self.running:
+            self.emitter.emit(Kind.GPU_SAMPLE, snapshot)
+
     @property
     def session_id(self) -> str:
         return self.emitter.session_id
+
+    @property
+    def last_seq(self) -> int:
+        """The seq of the newest event this session has emitted (a history load reads up to it)."""
+        return self.emitter.last_seq
 
     def describe(self) -> dict[str, Any]:
         """Where the session stands, for clients: status, step and the requests waiting for a person."""
@@ -291,7 +307,7 @@ class Supervisor:
         self._last_reply = info
         text = message.content if isinstance(message.content, str) else str(message.content or "")
         thought = text.split("<code>")[0].split("```")[0].replace("Thought:", "", 1).strip()
-        payload: dict[str, Any] = {"text": text, "thought": thought}
+        payload: ModelOutputPayload = {"text": text, "thought": thought}
         if info.reasoning:
             payload["reasoning"] = info.reasoning
             if self.settings.keep_reasoning:
@@ -327,15 +343,13 @@ class Supervisor:
         if reply.reasoning and self.settings.keep_reasoning and isinstance(step.model_output, str):
             step.model_output = with_reasoning(step.model_output, reply.reasoning)
         error = str(step.error) if step.error else None
-        self.emitter.emit(
-            Kind.OBSERVATION,
-            {
-                "text": step.observations or "",
-                "error": error,
-                "final": bool(step.is_final_answer),
-                "duration_s": round(step.timing.duration or 0.0, 3) if step.timing else None,
-            },
-        )
+        observation: ObservationPayload = {
+            "text": step.observations or "",
+            "error": error,
+            "final": bool(step.is_final_answer),
+            "duration_s": round(step.timing.duration or 0.0, 3) if step.timing else None,
+        }
+        self.emitter.emit(Kind.OBSERVATION, observation)
         if error:
             self.emitter.emit(Kind.ERROR, {"message": error, "where": "step"})
         if reply.finish_reason == "length" and not step.is_final_answer:
@@ -397,11 +411,14 @@ class Supervisor:
             if self._ended:
                 return False
             self._ended = True
-        self.status = "interrupted"
+        self.status = SessionStatus.INTERRUPTED
         self.emitter.emit(Kind.INTERRUPTED, {"reason": reason, "phase": "abandoned"})
-        self.emitter.emit(
-            Kind.SESSION_ENDED, {"status": "interrupted", "steps": self.completed, "reason": reason}
-        )
+        ended: SessionEndedPayload = {
+            "status": SessionStatus.INTERRUPTED,
+            "steps": self.completed,
+            "reason": reason,
+        }
+        self.emitter.emit(Kind.SESSION_ENDED, ended)
         self.flush()
         self._done.set()
         return True
@@ -419,8 +436,8 @@ class Supervisor:
             )
         self.status = status
         self.error = error
-        payload: dict[str, Any] = {"status": status, "steps": self.completed}
-        if status == "max_steps":
+        payload: SessionEndedPayload = {"status": status, "steps": self.completed}
+        if status == SessionStatus.MAX_STEPS:
             payload["reason"] = f"reached the step cap ({self.completed}/{self.max_steps})"
         if error:
             payload["error"] = error

@@ -16,8 +16,8 @@ import threading
 import time
 from typing import Any, TextIO
 
-from ..agent.models import describe_retry
 from ..config import load_config
+from ..display import describe_retry
 from ..errors import BadInput
 from ..events import Event, Kind
 from ..metric_values import HEADLINE_METRICS
@@ -167,7 +167,7 @@ def run_headless(
             options = options or session_options(args, task, headless=True)
             options.on_request = asker
             sup = start_session(runtime, options, start=False)
-        session_id = sup.emitter.session_id
+        session_id = sup.session_id
         printer.session_id = session_id
         interrupts = _install_sigint(sup)
         terminated = _install_sigterm(sup)
@@ -277,7 +277,7 @@ def terminal_approver(get_supervisor):
             sup.decide(request.id, "deny", "no terminal to ask for approval (use --approve all or the TUI)")
             return
         with lock:
-            from ..agent.approvals import describe
+            from ..display import describe
 
             lines = describe(request.view)  # every argument, in full, from the recorded request
             print("\n⚠ approval needed: " + "\n".join(lines), file=sys.stderr)
@@ -363,7 +363,7 @@ def format_event(e: Event) -> str | None:
         text = (p.get("error") or p.get("text") or "").strip()
         return f"{tag} {'error' if p.get('error') else 'observation'}: " + _clip(text, 1500)
     if k == Kind.APPROVAL_REQUESTED:
-        from ..agent.approvals import describe
+        from ..display import describe
 
         return f"{tag} ⚠ approval requested: " + "\n".join(describe(p))  # every argument, in full
     if k == Kind.APPROVAL_DECIDED:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..agent.models import display_model
+from ..display import display_model
 from ..errors import BadInput
 from ..store import Store
 from ..store.queries import (
@@ -133,7 +133,7 @@ def _show(conn, session_id: str, args: argparse.Namespace) -> int:
 
 
 def _rename(store: Store, session_id: str, title: str) -> int:
-    from ..store.titles import rename_session
+    from ..host import rename_session
 
     title = rename_session(store, session_id, title)
     print(f"{session_id}: {title}")

@@ -167,3 +167,25 @@ def live_host(home: Path, session_id: str) -> dict[str, Any] | None:
     if not SessionLock(Path(home) / "run" / f"{session_id}.lock").held_elsewhere():
         return None
     return info
+
+
+def rename_session(store, session_id: str, title: str) -> str:
+    """`store.titles.rename_session`, reaching a session that runs in its own process over its socket."""
+    from ..store.titles import rename_session as rename
+
+    return rename(store, session_id, title, live=_rename_live)
+
+
+def _rename_live(store, session_id: str, title: str) -> None:
+    if live_host(store.home, session_id) is None:
+        raise BadInput(
+            f"session {session_id} is running in another intern-tui window",
+            hint="rename it there (b: the session browser), or after it stops",
+        )
+    from .client import SessionClient
+
+    client = SessionClient(store.home, session_id)
+    try:
+        client.rename(title)
+    finally:
+        client.close()

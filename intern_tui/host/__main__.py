@@ -115,11 +115,7 @@ def _gpu_sampler(sup):
     """NVML sampling lives with the session (its samples are events every client sees, and replay too)."""
     from ..telemetry import GpuSampler
 
-    def emit(snapshot) -> None:
-        if sup.running:
-            sup.emitter.emit("gpu_sample", snapshot)
-
-    sampler = GpuSampler(emit=emit, pid_to_job=lambda pid: sup.job_pids().get(pid))
+    sampler = GpuSampler(emit=sup.record_gpu_sample, pid_to_job=lambda pid: sup.job_pids().get(pid))
     sampler.start()
     return sampler
 

@@ -1,8 +1,9 @@
 """Attaching to a session process: its events stream into a local EventBus, controls go back over the socket.
 
-`SessionClient` has the same steering face as an in-process Supervisor (pause, resume, redirect,
-interrupt, decide, cancel_job, status, running, wait), so the TUI works the same either way. Several clients
-may attach to one session; killing one loses nothing and stops nothing.
+`SessionClient` has the same face as an in-process Supervisor (session_id, last_seq, status, running,
+pause, resume, redirect, interrupt, decide, cancel_job, job_pids, record_gpu_sample, wait, abandon), so the
+TUI works the same either way. Several clients may attach to one session; killing one loses nothing and
+stops nothing.
 """
 
 from __future__ import annotations
@@ -153,6 +154,17 @@ class SessionClient:
 
     def rename(self, title: str) -> str:
         return self._call("rename", title=title)
+
+    def job_pids(self) -> dict[int, str]:
+        """The session process attributes GPU processes to its jobs itself: nothing to attribute here."""
+        return {}
+
+    def record_gpu_sample(self, snapshot: dict[str, Any]) -> None:
+        """The session process samples the GPU; a client records nothing."""
+
+    def abandon(self, reason: str) -> bool:
+        """Only the session process can end its session; the client just detaches (see close)."""
+        return False
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 

@@ -162,8 +162,7 @@ class SessionHost:
         try:
             result = self._do(op, message)
         except Exception as exc:  # a refused control is an answer, not the end of the connection
-            from ..errors import InternError
-            from ..tools.base import ToolError
+            from ..errors import InternError, ToolError
 
             if not isinstance(exc, InternError | ToolError | ValueError | KeyError):
                 log.exception("control %s failed", op)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..tools.base import ToolError
+from ..errors import ToolError
 
 
 @dataclass

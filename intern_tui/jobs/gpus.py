@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tools.base import ToolError
+from ..errors import ToolError
 
 BUSY_MEMORY = 0.05  # fraction of memory in use above which a GPU with no visible process is busy
 

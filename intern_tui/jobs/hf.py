@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..tools.base import ToolError
+from ..errors import ToolError
 from .backend import BillingError
 from .local import Outcome
 
@@ -332,7 +332,7 @@ class HfBackend:
         )
 
     def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        from ..tools.costs import estimate_hf
+        from .costs import estimate_hf
 
         estimate = estimate_hf(arguments, self.namespace)
         if self.refused:  # never switch namespace (or retry) without a human: the next launch asks one

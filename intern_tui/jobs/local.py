@@ -252,7 +252,7 @@ def check_agent_env(env: dict[str, Any] | None) -> None:
     """Refuse `env=` entries that would run code other than the approved snapshot."""
     for key in env or {}:
         if FORBIDDEN_ENV.match(str(key)):
-            from ..tools.base import ToolError
+            from ..errors import ToolError
 
             raise ToolError(
                 f"env may not set {key}: it changes what code the job runs (the approved snapshot); "
@@ -328,7 +328,7 @@ class LocalBackend:
         from .gpus import pick_gpus
 
         if spec.launcher not in LAUNCHERS:
-            from ..tools.base import ToolError
+            from ..errors import ToolError
 
             raise ToolError("launcher must be 'accelerate' or 'torchrun' (or None)")
         base = self._base()
@@ -363,7 +363,7 @@ class LocalBackend:
         return GoneHandle("the job has no recorded process id")  # its end must still be recorded
 
     def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        from ..tools.costs import estimate_local
+        from .costs import estimate_local
 
         gpus = arguments.get("gpus")
         return estimate_local(arguments, self.free_gpus() if isinstance(gpus, int) and gpus > 0 else None)

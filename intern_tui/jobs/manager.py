@@ -19,10 +19,10 @@ from pathlib import Path
 from secrets import token_hex
 from typing import Any
 
+from ..errors import ToolError
 from ..events import Kind
 from ..metric_values import HEADLINE_METRICS
-from ..tools.base import ToolError
-from ..tools.files import Workspace
+from ..workspace import Workspace
 from . import process
 from .backend import BillingError, LaunchSpec, close_handle, status_fields
 from .detectors import JobMonitor

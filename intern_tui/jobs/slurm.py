@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..tools.base import ToolError
+from ..errors import ToolError
 from .local import Outcome, outcome_from_exit_code, read_exit_code
 
 log = logging.getLogger(__name__)
@@ -407,7 +407,7 @@ class SlurmBackend:
                            status_interval=self.status_interval)  # fmt: skip
 
     def estimate(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        from ..tools.costs import estimate_slurm
+        from .costs import estimate_slurm
 
         return estimate_slurm(arguments, self.settings)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..events import Kind
-from ..tools.evaluate import MARKERS, emit_marked_line
+from ..telemetry.evals import MARKERS, emit_marked_line
 from .detectors import JobMonitor
 from .local import Outcome
 from .metrics import STDOUT_MARKER, MetricsTracker, clean_line, parse_trainer_state

@@ -377,7 +377,7 @@ class WorkerExecutor(PythonExecutor):
         self.on_event({"phase": "restarted", "reason": reason, "restarts": self.restarts})
 
     def _serve_call(self, message: dict[str, Any]) -> None:
-        from ..tools.base import ToolError
+        from ..errors import ToolError
 
         name, args, kwargs = message.get("tool"), message.get("args"), message.get("kwargs")
         reply: dict[str, Any] = {"op": "reply", "id": message.get("id")}

@@ -10,8 +10,21 @@ import hashlib
 import math
 import sqlite3
 from collections.abc import Sequence
+from typing import cast
 
-from ..events import ENDED_STATUSES, Event, Kind, dumps
+from ..events import (
+    ENDED_STATUSES,
+    ApprovalDecidedPayload,
+    ApprovalRequestedPayload,
+    Event,
+    JobFinishedPayload,
+    JobStartedPayload,
+    Kind,
+    SessionEndedPayload,
+    SessionStartedPayload,
+    SessionStatus,
+    dumps,
+)
 from .titles import derive_title
 
 # `sessions.steps` counts steps the model answered: a step whose call failed or is still in flight is not
@@ -61,7 +74,7 @@ def _status(conn: sqlite3.Connection, e: Event, status: str) -> None:
 
 
 def _session_started(conn: sqlite3.Connection, e: Event) -> None:
-    p = e.payload
+    p = cast(SessionStartedPayload, e.payload)
     conn.execute(
         "INSERT INTO sessions (id, task, model, status, title, started_at, updated_at, max_steps, parent_id,"
         " fork_step, workspace, pid, host) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -85,7 +98,7 @@ def _session_started(conn: sqlite3.Connection, e: Event) -> None:
 
 
 def _approval_requested(conn: sqlite3.Connection, e: Event) -> None:
-    p = e.payload
+    p = cast(ApprovalRequestedPayload, e.payload)
     conn.execute(
         "INSERT OR REPLACE INTO approvals (id, session_id, step, tool, arguments, estimate, status,"
         " requested_seq, requested_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
@@ -100,11 +113,11 @@ def _approval_requested(conn: sqlite3.Connection, e: Event) -> None:
             e.ts,
         ),
     )
-    _status(conn, e, "waiting")
+    _status(conn, e, SessionStatus.WAITING)
 
 
 def _approval_decided(conn: sqlite3.Connection, e: Event) -> None:
-    p = e.payload
+    p = cast(ApprovalDecidedPayload, e.payload)
     approved = p.get("decision") in ("approve", "always", "edit", "auto")
     conn.execute(
         "UPDATE approvals SET status = ?, decision = ?, reason = ?, decided_by = ?, edited = ?, decided_seq = ?,"
@@ -143,8 +156,8 @@ def _ended(conn: sqlite3.Connection, e: Event, status: str) -> None:
 
 
 def _session_ended(conn: sqlite3.Connection, e: Event) -> None:
-    status = e.payload.get("status", "done")
-    _ended(conn, e, status if status in ENDED_STATUSES else "done")
+    status = cast(SessionEndedPayload, e.payload).get("status", SessionStatus.DONE)
+    _ended(conn, e, status if status in ENDED_STATUSES else SessionStatus.DONE)
 
 
 def _final_answer(conn: sqlite3.Connection, e: Event) -> None:
@@ -176,7 +189,7 @@ def _file_written(conn: sqlite3.Connection, e: Event) -> None:
 
 
 def _job_started(conn: sqlite3.Connection, e: Event) -> None:
-    p = e.payload
+    p = cast(JobStartedPayload, e.payload)
     conn.execute(
         "INSERT OR REPLACE INTO jobs (id, session_id, backend, script, args, status, pid, pgid, remote_id, url,"
         " flavor, log_path, started_at) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
@@ -198,7 +211,7 @@ def _job_started(conn: sqlite3.Connection, e: Event) -> None:
 
 
 def _job_finished(conn: sqlite3.Connection, e: Event) -> None:
-    p = e.payload
+    p = cast(JobFinishedPayload, e.payload)
     conn.execute(
         "UPDATE jobs SET status = ?, exit_code = ?, ended_at = ?, error = ? WHERE id = ?",
         (p.get("status", "completed"), p.get("exit_code"), e.ts, p.get("error"), p["job_id"]),
@@ -248,11 +261,13 @@ def _renamed(conn: sqlite3.Connection, e: Event) -> None:
 _HANDLERS = {
     Kind.SESSION_STARTED: _session_started,
     Kind.RENAMED: _renamed,
-    Kind.PAUSED: lambda c, e: e.payload.get("phase") != "requested" and _status(c, e, "paused"),
-    Kind.RESUMED: lambda c, e: _status(c, e, "running"),
+    Kind.PAUSED: lambda c, e: e.payload.get("phase") != "requested" and _status(c, e, SessionStatus.PAUSED),
+    Kind.RESUMED: lambda c, e: _status(c, e, SessionStatus.RUNNING),
     Kind.APPROVAL_REQUESTED: _approval_requested,
     Kind.APPROVAL_DECIDED: _approval_decided,
-    Kind.INTERRUPTED: lambda c, e: e.payload.get("phase") != "requested" and _ended(c, e, "interrupted"),
+    Kind.INTERRUPTED: lambda c, e: (
+        e.payload.get("phase") != "requested" and _ended(c, e, SessionStatus.INTERRUPTED)
+    ),
     Kind.FINAL_ANSWER: _final_answer,
     Kind.SESSION_ENDED: _session_ended,
     Kind.FILE_WRITTEN: _file_written,

@@ -335,3 +335,72 @@ def format_step_stats(row: dict[str, Any]) -> str:
 
 def _tokens(n: int) -> str:
     return f"{n / 1_000_000:.1f}M" if n >= 1_000_000 else f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+# -- what the TUI reads (replay, the payloads of bulk kinds, compared runs) ----------------------------------
+
+# The bulk kinds come without their payload: a log chunk needs only its job id (SQLite extracts it), a GPU
+# sample nothing; both are read back by seq (`payloads_by_seq`) when a pane shows them.
+_LIGHT_ROWS = (
+    "SELECT seq, ts, kind, step,"
+    " CASE WHEN kind IN ('job_log', 'gpu_sample') THEN NULL ELSE payload END,"
+    " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.job_id') END"
+    " FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+)
+
+
+def light_event_batches(
+    conn: sqlite3.Connection, session_id: str, first: int, size: int
+) -> Iterator[list[Event]]:
+    """A session's stored events in seq order, `first` of them, then `size` at a time (keyset pages, so no
+    read holds the database for long). `job_log` and `gpu_sample` events come without their payload
+    (a log chunk keeps its job id, and its `payload_json` is empty)."""
+    last, limit = 0, first
+    loads = json.loads
+    while True:
+        rows = conn.execute(_LIGHT_ROWS, (session_id, last, limit)).fetchall()
+        if not rows:
+            return
+        yield [
+            Event(session_id, seq, ts, kind, step, loads(payload), payload)
+            if payload is not None
+            else Event(session_id, seq, ts, kind, step, {"job_id": job_id} if job_id else {}, "")
+            for seq, ts, kind, step, payload, job_id in rows
+        ]
+        last, limit = rows[-1][0], size
+
+
+def last_seq(conn: sqlite3.Connection, session_id: str) -> int:
+    """The seq of a session's newest stored event, 0 when none: seqs run 1, 2, 3… with no gap, so this is
+    also the count, read from the primary key (count(*) would scan)."""
+    return conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0] or 0
+
+
+def payloads_by_seq(conn: sqlite3.Connection, session_id: str, seqs: list[int]) -> Iterator[tuple[int, Any]]:
+    """(seq, payload) of the given events of a session (the caller keeps `seqs` to a few hundred)."""
+    rows = conn.execute(
+        f"SELECT seq, payload FROM events WHERE session_id = ? AND seq IN ({','.join('?' * len(seqs))})",
+        (session_id, *seqs),
+    )
+    for seq, payload in rows:
+        yield seq, json.loads(payload)
+
+
+def recent_job_metrics(conn: sqlite3.Connection, current: str | None, limit: int) -> list[tuple]:
+    """(session_id, job_id, logged steps, script, task) of the jobs with metrics in the `limit` most recent
+    sessions other than `current`, the most recently logged first."""
+    return conn.execute(
+        "SELECT m.session_id, m.job_id, count(*), coalesce(j.script, ''), coalesce(s.task, '') "
+        "FROM metrics m LEFT JOIN jobs j ON j.id = m.job_id LEFT JOIN sessions s ON s.id = m.session_id "
+        "WHERE m.session_id IN (SELECT id FROM sessions WHERE id IS NOT ? ORDER BY started_at DESC LIMIT ?) "
+        "GROUP BY m.session_id, m.job_id ORDER BY max(m.seq) DESC",
+        (current, limit),
+    ).fetchall()
+
+
+def job_metric_rows(conn: sqlite3.Connection, session_id: str, job_id: str) -> list[tuple[int, str]]:
+    """(step, metrics JSON) of one job's logged records, in step order."""
+    return conn.execute(
+        "SELECT step, metrics FROM metrics WHERE session_id = ? AND job_id = ? ORDER BY step",
+        (session_id, job_id),
+    ).fetchall()

@@ -41,15 +41,19 @@ def clean_title(title: str) -> str:
     return text
 
 
-def rename_session(store, session_id: str, title: str) -> str:
-    """Give a session a new title (a `renamed` event). Returns the cleaned title."""
+def rename_session(store, session_id: str, title: str, live=None) -> str:
+    """Give a session a new title (a `renamed` event). Returns the cleaned title. A session that runs in
+    another process writes its own log: `live(store, session_id, title)` asks it to (host.rename_session
+    passes the way over its socket)."""
     from .db import write_transaction
     from .projection import insert_events
 
     title = clean_title(title)
     lock = store.lock_session(session_id)
     if not lock.try_acquire():  # it runs in another process: that process writes its log
-        _rename_live(store, session_id, title)
+        if live is None:
+            raise BadInput(f"session {session_id} is running in another process", hint="rename it there")
+        live(store, session_id, title)
         return title
     try:
         conn = store.connect()
@@ -69,20 +73,3 @@ def rename_session(store, session_id: str, title: str) -> str:
     finally:
         lock.release()
     return title
-
-
-def _rename_live(store, session_id: str, title: str) -> None:
-    from ..host import live_host
-
-    if live_host(store.home, session_id) is None:
-        raise BadInput(
-            f"session {session_id} is running in another intern-tui window",
-            hint="rename it there (b: the session browser), or after it stops",
-        )
-    from ..host.client import SessionClient
-
-    client = SessionClient(store.home, session_id)
-    try:
-        client.rename(title)
-    finally:
-        client.close()

@@ -56,14 +56,13 @@ class StoreWriter(threading.Thread):
         if not self.is_alive():
             return False
         marker = _FlushMarker()
-        self.sub._items.append(marker)  # FIFO: the marker is reached after everything queued before it
-        self.sub._ready.set()
+        self.sub.put_marker(marker)  # FIFO: the marker is reached after everything queued before it
         return marker.done.wait(timeout)
 
     def stop(self, timeout: float | None = 10.0) -> None:
         """Commit what is queued, then end the thread."""
         self._stop_requested = True
-        self.sub._ready.set()
+        self.sub.wake()
         self.join(timeout)
         self.sub.close()
 

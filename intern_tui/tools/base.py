@@ -22,11 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ToolError
 from ..events import Kind
-
-
-class ToolError(Exception):
-    """A failure the agent should read and act on (bad argument, missing file, offline service…)."""
 
 
 class ApprovalDenied(ToolError):

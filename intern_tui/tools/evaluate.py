@@ -14,36 +14,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..events import Kind
-from ..telemetry.evals import results_table
+from ..telemetry.evals import parse_eval_line, results_table
 from .base import ToolContext, ToolError, agent_tool
 from .benchmarks import mark_in_use, resolve
 from .jobs import DEFAULT_HOURS, _jobs, cost_estimate
 
-EVAL_MARKER = "@@intern-tui-eval@@"
 EVAL_SCRIPT = "templates/eval_model.py"
 _JOB_ID = re.compile(r"^job-[0-9a-f]{8}$")
 _JOB_PATH = re.compile(r"^(?:\./)?jobs/(job-[0-9a-f]+)/output(?:/(.+?))?/?$")
-RECORD_KEYS = ("benchmark", "engine", "model", "label", "base", "limit", "metric", "score", "stderr", "n",
-               "metrics", "provider")  # fmt: skip
-
-
-def parse_eval_line(text: str, job_id: str) -> dict[str, Any] | None:
-    """The `eval_result` payload of one marked log line, or None (not a result, or a broken one)."""
-    if not text.startswith(EVAL_MARKER):
-        return None
-    try:
-        record = json.loads(text[len(EVAL_MARKER) :])
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or not record.get("benchmark"):
-        return None
-    payload = {k: record.get(k) for k in RECORD_KEYS if k in record}
-    score = payload.get("score")
-    payload["score"] = float(score) if isinstance(score, int | float) else None
-    payload["base"] = bool(payload.get("base"))
-    payload["job_id"] = job_id
-    return payload
 
 
 def model_label(model: str) -> str:
@@ -213,28 +191,3 @@ def eval_results(ctx: ToolContext, benchmark: str | None = None) -> dict:
             status = "unknown"
         pending.append({"job_id": job_id, "status": status})
     return {"table": results_table(results), "pending": pending}
-
-
-TRACKIO_MARKER = "@@intern-tui-trackio@@"
-MARKERS = (EVAL_MARKER, TRACKIO_MARKER)
-
-
-def emit_marked_line(emit, text: str, job_id: str) -> bool:
-    """Used by the job watcher for lines the templates mark for intern-tui: an evaluation's score becomes
-    an `eval_result` event, Trackio's whereabouts a `tracking` event. True if the line was one of ours
-    (a broken one included: it is still not output for a human)."""
-    if text.startswith(EVAL_MARKER):
-        payload = parse_eval_line(text, job_id)
-        if payload is not None:
-            emit(Kind.EVAL_RESULT, payload)
-        return True
-    if text.startswith(TRACKIO_MARKER):
-        try:
-            info = json.loads(text[len(TRACKIO_MARKER) :])
-        except ValueError:
-            return True
-        if isinstance(info, dict):
-            fields = {k: str(info[k]) for k in ("project", "dir", "command") if info.get(k)}
-            emit(Kind.TRACKING, {"job_id": job_id, "tool": "trackio", **fields})
-        return True
-    return False

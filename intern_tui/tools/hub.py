@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..workspace import Workspace
 from .base import ToolContext, ToolError, agent_tool
 from .dataset_checks import column_kinds, quality, summarize_issues, trainer_fit, truncate_cell
 from .dataset_io import DATA_SUFFIXES, load_hub, load_local
-from .files import Workspace
 from .http import http_for, offline_message
 
 HUB = "https://huggingface.co"

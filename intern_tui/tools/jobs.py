@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..jobs.costs import DEFAULT_HOURS, HF_FLAVORS, estimate_hf, estimate_local, estimate_slurm
 from .base import ToolContext, ToolError, agent_tool
-from .costs import DEFAULT_HOURS, HF_FLAVORS, estimate_hf, estimate_local, estimate_slurm
 
 __all__ = ["DEFAULT_HOURS", "HF_FLAVORS"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import TOKEN_SHAPES, default_redactor
+from ..workspace import Workspace
 from .base import ToolContext, ToolError, agent_tool
-from .files import Workspace
 from .hub import HUB, REPO_ID, hub_api, hub_call, hub_token
 
 UPLOAD_IGNORE = [

@@ -247,7 +247,7 @@ class InternApp(NavigationMixin, App):
             self._preloading = True  # the pump leaves new events queued until the history is in
             model = None
             try:
-                model = self._history_model(sup.emitter.session_id, sup.emitter.last_seq)
+                model = self._history_model(sup.session_id, sup.last_seq)
             except Exception:  # the run can go on without its history on screen
                 log.exception("loading the session's history failed")
             self.call_from_thread(self._install_history, model)
@@ -792,7 +792,7 @@ class InternApp(NavigationMixin, App):
     @work(thread=True)
     def _exit_after_stop(self, sup) -> None:
         finished = sup.wait(10)
-        if not finished and hasattr(sup, "abandon"):
+        if not finished:
             # in-process: a long step (model call, sleep) would keep us here; end the session cleanly
             sup.abandon("quit from the TUI while a step was still running")
         if self.client is not None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..metric_values import to_number
+from ..store.queries import payloads_by_seq
 from ..telemetry.series import Downsampled, MetricsBook, Series, alerts_matching, downsample
 
 CACHE_SIZE = 4_096  # parsed payloads kept (a log pane's tail plus a GPU sparkline's history, with room)
@@ -53,12 +54,7 @@ class StoredPayloads:
                     self._conn = self._connect()
                 for i in range(0, len(missing), FETCH_CHUNK):
                     part = missing[i : i + FETCH_CHUNK]
-                    rows = self._conn.execute(
-                        f"SELECT seq, payload FROM events WHERE session_id = ? AND seq IN ({','.join('?' * len(part))})",
-                        (self.session_id, *part),
-                    )
-                    for seq, payload in rows:
-                        value = json.loads(payload)
+                    for seq, value in payloads_by_seq(self._conn, self.session_id, part):
                         out[seq] = self._cache[seq] = value
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)

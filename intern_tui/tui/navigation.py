@@ -19,16 +19,16 @@ class NavigationMixin:
 
         def emit(snapshot) -> None:
             sup = self.supervisor
-            if sup is not None and sup.running:
-                sup.emitter.emit("gpu_sample", snapshot)
+            if sup is not None:
+                sup.record_gpu_sample(snapshot)
 
         self.sampler = GpuSampler(emit=emit, pid_to_job=self._pid_to_job)
         self.sampler.start()
 
     def _pid_to_job(self, pid: int) -> str | None:
         """Called by the sampler thread for each GPU process (or an ancestor of it)."""
-        manager = getattr(getattr(getattr(self.supervisor, "gate", None), "ctx", None), "jobs", None)
-        return manager.pid_map().get(pid) if manager is not None else None
+        sup = self.supervisor
+        return sup.job_pids().get(pid) if sup is not None else None
 
     def on_unmount(self) -> None:
         if self.sampler is not None:

@@ -17,10 +17,17 @@ import threading
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from ..agent.models import describe_retry, display_model
-from ..events import Event, Kind
+from ..display import describe_retry, display_model
+from ..events import (
+    Event,
+    JobFinishedPayload,
+    Kind,
+    SessionEndedPayload,
+    SessionStartedPayload,
+    SessionStatus,
+)
 from ..store.queries import format_step_stats
 from .history import HeldPayloads, MetricsTimeline
 
@@ -342,7 +349,7 @@ _QUIET_KINDS = frozenset({"job_log", "gpu_sample", "job_metric", "model_delta"})
 
 
 def _session_started(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(SessionStartedPayload, e.payload)
     m.session_id = e.session_id
     m.task = p.get("task") or m.task
     m.title = p.get("title") or m.title
@@ -353,7 +360,7 @@ def _session_started(m: SessionModel, e: Event) -> set[str]:
     m.isolation = p.get("isolation") or m.isolation
     if m.started_ts is None:
         m.started_ts = e.ts
-    m.status.set(e.seq, "running")
+    m.status.set(e.seq, SessionStatus.RUNNING)
     m.ended_ts.set(e.seq, None)
     if p.get("context_window"):
         m.context.set(
@@ -564,7 +571,7 @@ def _redirected(m: SessionModel, e: Event) -> set[str]:
 def _interrupted(m: SessionModel, e: Event) -> set[str]:
     p = e.payload
     if p.get("phase") != "requested":
-        m.status.set(e.seq, "interrupted")
+        m.status.set(e.seq, SessionStatus.INTERRUPTED)
         m.ended_ts.set(e.seq, e.ts)
         m.live_call = None
     else:
@@ -674,7 +681,7 @@ def _job_metric(m: SessionModel, e: Event) -> set[str]:
 
 
 def _job_finished(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(JobFinishedPayload, e.payload)
     job = m.jobs.get(p.get("job_id"))
     if job is not None:
         job.status, job.exit_code, job.error = (
@@ -779,9 +786,9 @@ def _final_answer(m: SessionModel, e: Event) -> set[str]:
 
 
 def _session_ended(m: SessionModel, e: Event) -> set[str]:
-    p = e.payload
+    p = cast(SessionEndedPayload, e.payload)
     m.live_call = None
-    m.status.set(e.seq, p.get("status", "done"))
+    m.status.set(e.seq, p.get("status", SessionStatus.DONE))
     m.ended_ts.set(e.seq, e.ts)
     if p.get("error"):
         m.error = p["error"]

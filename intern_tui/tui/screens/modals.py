@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, TextArea
 
-from ...agent.approvals import cost_facts, ordered_arguments
+from ...display import cost_facts, ordered_arguments
 from ..state import ApprovalItem, StreamItem
 from ..widgets.approvals import estimate_text
 

@@ -26,7 +26,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
-from ...events import Event
+from ...store.queries import last_seq, light_event_batches
 from ..history import StoredPayloads
 from ..state import SessionModel
 from ..widgets.header import fmt_duration
@@ -45,34 +45,11 @@ FOLD_CHUNK = 500  # events folded per hold of the model's lock (a few ms)
 PROGRESS_EVERY_S = 1.0  # each progress redraw competes with the loader for the interpreter
 FIRST_PAINT_WAIT_S = 2.0  # the loader waits at most this long for the first frame before going on
 
-# The bulk kinds come without their payload: a log chunk needs only its job id here (SQLite extracts it),
-# a GPU sample nothing; both are read back by seq when a pane shows them.
-_ROWS = (
-    "SELECT seq, ts, kind, step,"
-    " CASE WHEN kind IN ('job_log', 'gpu_sample') THEN NULL ELSE payload END,"
-    " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.job_id') END"
-    " FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-)
-
 
 def event_batches(conn, session_id: str, first: int = FIRST_BATCH, size: int = LOAD_BATCH) -> Iterator[list]:
-    """A session's stored events in seq order: `first` of them, then `size` at a time (keyset pages, so
-    no read holds the database for long)."""
-    import json
-
-    last, limit = 0, first
-    while True:
-        rows = conn.execute(_ROWS, (session_id, last, limit)).fetchall()
-        if not rows:
-            return
-        loads = json.loads
-        yield [
-            Event(session_id, seq, ts, kind, step, loads(payload), payload)
-            if payload is not None
-            else Event(session_id, seq, ts, kind, step, {"job_id": job_id} if job_id else {}, "")
-            for seq, ts, kind, step, payload, job_id in rows
-        ]
-        last, limit = rows[-1][0], size
+    """A session's stored events in seq order, in batches; the bulk kinds without their payload (read
+    back by seq when a pane shows them)."""
+    return light_event_batches(conn, session_id, first, size)
 
 
 def load_session_model(store, session_id: str) -> SessionModel:
@@ -92,8 +69,7 @@ def load_in_background(app, store, session_id: str, show, progress, done) -> Non
     after the first batch) returns the screen; `progress` and `done` are posted to it."""
     conn = store.connect()
     try:
-        # seqs run 1, 2, 3… with no gap: the last one is the count, from the primary key (count(*) scans)
-        total = conn.execute("SELECT max(seq) FROM events WHERE session_id = ?", (session_id,)).fetchone()[0]
+        total = last_seq(conn, session_id)  # seqs have no gap: the last one is the count
         if not total:
             app.call_from_thread(app.notify, "that session has no events", severity="warning")
             return

@@ -224,7 +224,7 @@ class SessionBrowser(Screen):
     def _rename(self, session_id: str, title: str) -> None:
         """Off the UI thread: a live session is renamed through its own process (a socket call)."""
         from ...errors import InternError
-        from ...store.titles import rename_session
+        from ...host import rename_session
 
         sup = getattr(self.app, "supervisor", None)
         try:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ...agent.approvals import cost_facts, ordered_arguments
+from ...display import cost_facts, ordered_arguments
 from ..state import ApprovalItem
 
 SHORT_DIFF = 8  # diff lines shown in the queue itself (on a terminal of ROOMY_HEIGHT rows or more)

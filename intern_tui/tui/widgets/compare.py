@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, SelectionList
 from textual.widgets.selection_list import Selection
 
+from ...store.queries import job_metric_rows, recent_job_metrics
+
 OTHER_SESSIONS = 12  # the most recent other sessions offered
 
 
@@ -31,13 +33,7 @@ class Run:
 
 def other_runs(conn: sqlite3.Connection, current: str | None, limit: int = OTHER_SESSIONS) -> list[Run]:
     """Jobs with metrics from the most recent other sessions (newest first)."""
-    rows = conn.execute(
-        "SELECT m.session_id, m.job_id, count(*), coalesce(j.script, ''), coalesce(s.task, '') "
-        "FROM metrics m LEFT JOIN jobs j ON j.id = m.job_id LEFT JOIN sessions s ON s.id = m.session_id "
-        "WHERE m.session_id IN (SELECT id FROM sessions WHERE id IS NOT ? ORDER BY started_at DESC LIMIT ?) "
-        "GROUP BY m.session_id, m.job_id ORDER BY max(m.seq) DESC",
-        (current, limit),
-    ).fetchall()
+    rows = recent_job_metrics(conn, current, limit)
     runs = []
     for session_id, job_id, steps, script, task in rows:
         about = f"{script or 'job'} · {steps} steps · {' '.join(task.split())[:50]}"
@@ -47,10 +43,7 @@ def other_runs(conn: sqlite3.Connection, current: str | None, limit: int = OTHER
 
 def load_run(conn: sqlite3.Connection, run: Run) -> list[tuple[int, dict[str, float]]]:
     """(step, values) of one job of another session, in step order."""
-    rows = conn.execute(
-        "SELECT step, metrics FROM metrics WHERE session_id = ? AND job_id = ? ORDER BY step",
-        (run.session_id, run.job_id),
-    ).fetchall()
+    rows = job_metric_rows(conn, run.session_id, run.job_id)
     out = []
     for step, metrics in rows:
         try:

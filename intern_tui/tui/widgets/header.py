@@ -7,7 +7,7 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
-from ...agent.models import display_model
+from ...display import display_model
 from ...store.titles import derive_title
 from ..state import SessionModel
 

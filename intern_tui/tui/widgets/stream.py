@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import RichLog, Static
 
-from ...agent.models import describe_retry
+from ...display import describe_retry
 from ..glyphs import Glyphs
 from ..state import LiveCall, StreamItem
 

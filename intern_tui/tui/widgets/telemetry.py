@@ -3,11 +3,12 @@ selected point in time) to the panes from `gpu_pane.py` and `metrics_pane.py`.""
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
+from textual import work
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.worker import get_current_worker
 
 from ...telemetry.series import MetricsBook
 from ..glyphs import Glyphs
@@ -60,17 +61,18 @@ class MetricsView(Vertical):
             self._mark(records, alerts)
             self.query_one(MetricsPane).update_book(self.book)
             return
-        generation, app = self._generation, self.app
-        snapshot_records, snapshot_alerts, overlay = list(records), list(alerts), dict(self.overlay)
+        self._rebuild(self._generation, list(records), list(alerts), dict(self.overlay))
 
-        def build() -> None:
-            book = _build(snapshot_records, snapshot_alerts, overlay)
-            try:
-                app.call_from_thread(self._swap, generation, book, snapshot_records, snapshot_alerts)
-            except RuntimeError:  # the app closed meanwhile
-                pass
-
-        threading.Thread(target=build, name="metrics-rebuild", daemon=True).start()
+    @work(thread=True, exclusive=True, group="metrics-rebuild")
+    def _rebuild(self, generation: int, records: list[Record], alerts: list, overlay: dict) -> None:
+        """Off the UI thread: build the book, then swap it in unless a newer seek superseded it."""
+        book = _build(records, alerts, overlay)
+        if get_current_worker().is_cancelled:
+            return
+        try:
+            self.app.call_from_thread(self._swap, generation, book, records, alerts)
+        except RuntimeError:  # the app closed meanwhile
+            pass
 
     def show_book(self, book) -> None:
         """Replay: plot a book as of the selected event (see `MetricsTimeline.as_of`), at once."""
