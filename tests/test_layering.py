@@ -58,7 +58,7 @@ def test_a_lazy_import_of_the_supervisor_in_the_tui_breaks_a_contract(tmp_path):
 # What the TUI may use of a session, in-process (Supervisor) or attached (SessionClient). docs/architecture.md
 FACE = (
     "session_id", "last_seq", "status", "running", "pause", "resume", "redirect", "interrupt", "decide",
-    "cancel_job", "job_pids", "record_gpu_sample", "wait", "abandon",
+    "cancel_job", "rename", "job_pids", "record_gpu_sample", "wait", "abandon",
 )  # fmt: skip
 
 

@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from ..widgets.approvals import estimate_text
 from ..widgets.header import display_model
 from .modals import ReasonModal
+from .sessions import selected_row
 
 REFRESH_S = 1.0
 COLUMNS = ("session", "status", "step", "GPU", "metric", "waiting", "task")
@@ -148,11 +149,7 @@ class OverviewScreen(Screen):
         self._show_detail()
 
     def selected(self) -> dict[str, Any] | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((r for r in self.rows if r["id"] == key), None)
+        return selected_row(self.query_one(DataTable), self.rows)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show_detail()

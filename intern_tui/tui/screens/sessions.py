@@ -22,6 +22,14 @@ COLUMNS = ("id", "title", "status", "steps", "started", "duration", "model", "pe
 TITLE_WIDTH = 36
 
 
+def selected_row(table: DataTable, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row (of `rows`, keyed by "id") under the table's cursor."""
+    if not table.row_count:
+        return None
+    key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    return next((r for r in rows if r["id"] == key), None)
+
+
 def _matches(row: dict[str, Any], query: str) -> bool:
     """Every word must match: `status:done`, `model:gpt`, or free text over id, task, model and status."""
     for word in query.lower().split():
@@ -184,11 +192,7 @@ class SessionBrowser(Screen):
         self.render_rows()
 
     def selected(self) -> dict[str, Any] | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return next((r for r in self.rows if r["id"] == key), None)
+        return selected_row(self.query_one(DataTable), self.rows)
 
     def on_key(self, event) -> None:
         # arrows move the table even while the filter has focus
