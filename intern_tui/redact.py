@@ -166,7 +166,9 @@ class Redactor:
         shapes = TOKEN_SHAPES + [_BEARER, _URL_CREDS, _ASSIGN]
         pattern = re.compile("|".join(([literal] if literal else []) + shapes), re.DOTALL)
         triggers = sorted({t.lower() for t in _TRIGGERS} | {v[:12].lower() for v in variants})
-        trigger = re.compile("|".join(re.escape(t) for t in triggers), re.IGNORECASE)
+        # Matched against the lowered text: an IGNORECASE alternation costs ~10x more per character, and
+        # this prefilter reads every byte of every event.
+        trigger = re.compile("|".join(re.escape(t) for t in triggers))
         self._literal = re.compile("|".join(parts)) if parts else None
         self._fragments = {
             s[i : i + _FRAGMENT]
@@ -190,7 +192,7 @@ class Redactor:
     def sub(self, text: str) -> str:
         """Return `text` with secrets masked (the same object when nothing matched)."""
         pattern, trigger = self._pattern, self._trigger
-        if not trigger.search(text) or not pattern.search(text):
+        if not trigger.search(text.lower()) or not pattern.search(text):
             return text
         return pattern.sub(self._replace, text)
 
