@@ -97,3 +97,27 @@ def test_a_live_window_s_history_fold_reads_only_what_it_keeps_and_answers_the_s
         j: list(x.log) for j, x in reference.jobs.items()
     }
     rt.close()
+
+
+def test_the_history_fold_keeps_a_progress_bar_drawn_only_in_old_chunks(home):
+    from intern_tui.bus import Emitter
+    from intern_tui.tui.history import fold_history
+
+    rt = Runtime.open(home)
+    em = Emitter(rt.bus, "progress")
+    em.emit("job_started", {"job_id": "job-p", "backend": "local", "script": "t.py"})
+    for i in range(40):  # a progress bar early, then plain lines only
+        payload = {"job_id": "job-p", "lines": [f"line {i}.{k}" for k in range(50)]}
+        if i < 5:
+            payload["progress"] = f"{i * 20}%|██"
+        em.emit("job_log", payload)
+    rt.writer.flush(timeout=None)
+    conn = rt.store.connect()
+    plain = SessionModel(live=True, max_log_lines=300)
+    plain.apply_all(iter_events(conn, "progress"))
+    folded = SessionModel(live=True, max_log_lines=300)
+    fold_history(conn, "progress", folded)
+    job, other = plain.jobs["job-p"], folded.jobs["job-p"]
+    assert other.progress == job.progress == "80%|██"
+    assert other.log_total == job.log_total == 2000 and list(other.log) == list(job.log)
+    rt.close()

@@ -253,12 +253,20 @@ def log_tail_starts(
     if upto_seq is not None:
         sql += " AND seq <= ?"
         args.append(upto_seq)
+    # Newest first, and done once every job of the session has its tail (most sessions: a few pages).
+    jobs = {row[0] for row in conn.execute("SELECT id FROM jobs WHERE session_id = ?", (session_id,))}
     starts: dict[str, int] = {}
     seen: dict[str, int] = {}
+    full = 0
     for seq, job_id, lines in conn.execute(sql + " ORDER BY seq DESC", args):
-        if seen.get(job_id, 0) < keep_lines:
-            seen[job_id] = seen.get(job_id, 0) + lines
+        had = seen.get(job_id, 0)
+        if had < keep_lines:
+            seen[job_id] = had + lines
             starts[job_id] = seq
+            if had + lines >= keep_lines and job_id in jobs:
+                full += 1
+                if full == len(jobs):
+                    break
     return starts
 
 
@@ -271,17 +279,18 @@ def iter_history(
     upto_seq: int | None = None,
     batch: int = 5000,
 ) -> Iterator[Event]:
-    """A session's events in seq order for a live window's history: a log chunk older than its job's
-    start in `log_starts` comes as `{"job_id", "elided_lines", "progress"}` (counted, not decoded), a GPU
-    sample older than `gpu_from` as an ELIDED event. Everything else whole."""
-    cut = min([*log_starts.values(), gpu_from])
+    """A session's events in seq order for a live window's history. Log chunks older than every job's
+    start in `log_starts` are left out (`log_totals_before` counts them); one older than its own job's
+    start comes as `{"job_id", "elided_lines", "progress"}` (counted, not decoded); a GPU sample older
+    than `gpu_from` as an ELIDED event. Everything else whole."""
+    log_cut = min(log_starts.values(), default=0)
     sql = (
         "SELECT seq, ts, kind, step,"
-        " CASE WHEN kind IN ('job_log', 'gpu_sample') AND seq < ? THEN NULL ELSE payload END,"
+        " CASE WHEN kind = 'gpu_sample' AND seq < ? THEN NULL ELSE payload END,"
         " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.job_id') END,"
         " CASE WHEN kind = 'job_log' THEN coalesce(json_array_length(payload, '$.lines'), 1) END,"
         " CASE WHEN kind = 'job_log' THEN json_extract(payload, '$.progress') END"
-        " FROM events WHERE session_id = ? AND seq > ?"
+        " FROM events WHERE session_id = ? AND seq > ? AND NOT (kind = 'job_log' AND seq < ?)"
     )
     if upto_seq is not None:
         sql += f" AND seq <= {int(upto_seq)}"
@@ -289,7 +298,7 @@ def iter_history(
     loads = json.loads
     last = 0
     while True:
-        rows = conn.execute(sql, (cut, session_id, last, batch)).fetchall()
+        rows = conn.execute(sql, (gpu_from, session_id, last, log_cut, batch)).fetchall()
         for seq, ts, kind, step, payload, job_id, lines, progress in rows:
             if kind == "job_log" and seq < log_starts.get(job_id, 0):
                 elided = {"job_id": job_id, "elided_lines": lines, "progress": progress}
@@ -301,6 +310,28 @@ def iter_history(
         if len(rows) < batch:
             return
         last = rows[-1][0]
+
+
+def log_totals_before(
+    conn: sqlite3.Connection, session_id: str, before_seq: int
+) -> dict[str, tuple[int, str | None]]:
+    """Per job, over its log chunks before `before_seq`: how many lines, and the last progress line."""
+    rows = conn.execute(
+        "SELECT json_extract(payload, '$.job_id'), sum(coalesce(json_array_length(payload, '$.lines'), 1)),"
+        " max(CASE WHEN json_extract(payload, '$.progress') IS NOT NULL THEN seq END)"
+        " FROM events WHERE session_id = ? AND kind = 'job_log' AND seq < ? GROUP BY 1",
+        (session_id, before_seq),
+    ).fetchall()
+    totals = {}
+    for job_id, lines, progress_seq in rows:
+        progress = None
+        if progress_seq is not None:
+            progress = conn.execute(
+                "SELECT json_extract(payload, '$.progress') FROM events WHERE session_id = ? AND seq = ?",
+                (session_id, progress_seq),
+            ).fetchone()[0]
+        totals[job_id] = (int(lines or 0), progress)
+    return totals
 
 
 def gpu_history_start(

@@ -313,7 +313,13 @@ def fold_history(conn: sqlite3.Connection, session_id: str, model, upto_seq: int
     keeps in full, and of what it would drop anyway — log lines beyond each job's kept tail, GPU samples
     beyond the kept history — only the count. A long session's job logs are most of its events, so this
     reads a fraction of the JSON the plain fold would."""
-    from ..store.queries import gpu_history_start, iter_events, iter_history, log_tail_starts
+    from ..store.queries import (
+        gpu_history_start,
+        iter_events,
+        iter_history,
+        log_tail_starts,
+        log_totals_before,
+    )
 
     if not model.live or not model.max_log_lines or model.gpu.maxlen is None:
         model.apply_all(iter_events(conn, session_id, upto_seq=upto_seq))
@@ -323,3 +329,13 @@ def fold_history(conn: sqlite3.Connection, session_id: str, model, upto_seq: int
     model.apply_all(
         iter_history(conn, session_id, log_starts=log_starts, gpu_from=gpu_from, upto_seq=upto_seq)
     )
+    # Chunks older than every job's kept tail never left SQLite: their lines are counted there.
+    with model.lock:
+        for job_id, (lines, progress) in log_totals_before(
+            conn, session_id, min(log_starts.values(), default=0)
+        ).items():
+            job = model.jobs.get(job_id)
+            if job is not None:
+                job.log_total += lines
+                if job.progress is None:  # no later chunk drew a progress bar: the last older one stands
+                    job.progress = progress
