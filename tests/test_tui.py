@@ -329,3 +329,47 @@ def test_the_stream_s_shared_markdown_parser_renders_as_rich_s_own():
     assert (
         StreamMarkdown("one").markup == "one" and StreamMarkdown("two").parsed != StreamMarkdown("one").parsed
     )
+
+
+async def test_the_session_browser_replays_resumes_and_forks_by_asking_the_app(runtime, tmp_path, cp):
+    """The browser posts OpenReplay / ResumeSession / ForkSession; the App's session controller acts."""
+    from intern_tui.agent.session import start_session
+    from intern_tui.tui.screens.replay import ReplayScreen
+    from intern_tui.tui.screens.sessions import ForkModal, SessionBrowser
+
+    turns = [("One.", "print('one')"), ("Hold.", "print(checkpoint('held'))"), ("Done.", "final_answer('x')")]
+    policy = write_policy(tmp_path / "p.jsonl", turns)
+    first = start_session(runtime, SessionOptions(task="browse me", model=policy))
+    cp.wait_reached("held")
+    first.interrupt()
+    cp.release("held")
+    assert first.wait(30) and first.status == "interrupted"
+    sid = first.session_id
+    app = InternApp(runtime)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.action_sessions()
+        await until(pilot, lambda: isinstance(app.screen, SessionBrowser) and app.screen.rows)
+        await pilot.press("enter")  # replay
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, SessionBrowser))
+        await pilot.press("ctrl+f")  # fork: the modal, then enter starts it from step 1
+        await until(pilot, lambda: isinstance(app.screen, ForkModal))
+        app.screen.query_one("#fork-step").value = "1"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.supervisor is not None, frames=1500)
+        forked = app.supervisor
+        assert forked.session_id != sid
+        assert forked.wait(60)
+        await until(pilot, lambda: not forked.running)
+        app.action_sessions()
+        await until(pilot, lambda: isinstance(app.screen, SessionBrowser) and len(app.screen.rows) == 2)
+        table = app.screen.query_one("#browser-table")
+        table.move_cursor(row=table.get_row_index(sid))
+        await pilot.press("ctrl+r")  # resume the first one in this window
+        await until(pilot, lambda: getattr(app.supervisor, "session_id", None) == sid, frames=1500)
+        assert app.supervisor.wait(60)
+    conn = runtime.store.connect()
+    parent = [r[0] for r in conn.execute("SELECT parent_id FROM sessions WHERE id = ?", (forked.session_id,))]
+    assert parent == [sid]

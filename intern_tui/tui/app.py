@@ -17,9 +17,9 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.worker import WorkerState
 
 from ..errors import InternError
+from .controller import ForkSession, OpenReplay, ResumeSession, SessionController, SwitchSession
 from .glyphs import Glyphs
 from .navigation import NavigationMixin
 from .screens.dashboard import DashboardScreen
@@ -108,7 +108,6 @@ class InternApp(NavigationMixin, App):
         self.start_on_overview = overview  # attach --all: the overview of live sessions, no session yet
         self.gpu_enabled = gpu and not self.own_process  # the session process samples the GPU
         self.client = None  # the SessionClient when attached
-        self._lost_notified = False
         self.default_model = default_model  # --model given without a task: prefills the new-session form
         self.make_options = (
             make_options  # (task, model) -> SessionOptions with config and command-line settings
@@ -125,8 +124,8 @@ class InternApp(NavigationMixin, App):
         self._user_keymap = dict(keymap or {})
         self._theme_name = theme
         self.exit_message: str | None = None
-        self._preloading = False  # a resumed session's history is being folded in a worker
-        self._seen_requests: set[str] = set()  # requests of other sessions already announced
+        self.preloading = False  # a session's history is being folded in a worker: the pump waits
+        self.sessions = SessionController(self)  # which session this window shows, and how
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -150,11 +149,11 @@ class InternApp(NavigationMixin, App):
         if self.gpu_enabled:
             self.call_after_refresh(self.start_gpu_sampler)
         if self.runtime is not None:  # (not in a replay-only window: that returned above)
-            self.set_interval(WATCH_S, self.watch_other_sessions)
+            self.set_interval(WATCH_S, self.sessions.watch_others)
         if self.attach_id is not None:
-            self.attach_session(self.attach_id)
+            self.sessions.attach(self.attach_id)
         elif self.options is not None or self.resume_id is not None or self.fork is not None:
-            self.start_agent()
+            self.sessions.start()
         elif self.start_on_overview:
             self.action_overview()
         elif self.runtime is not None:
@@ -189,7 +188,7 @@ class InternApp(NavigationMixin, App):
                 self.options = self.make_options(task, model)
             else:
                 self.options = SessionOptions(task=task, model=model, approve="ask")
-            self.start_agent()
+            self.sessions.start()
 
         self.push_screen(NewSessionScreen(default_model=model or self._default_model(), task=task), chosen)
 
@@ -204,183 +203,19 @@ class InternApp(NavigationMixin, App):
         except InternError:
             return None
 
-    @work(thread=True, exclusive=True, group="agent")
-    def start_agent(self) -> None:
-        """Build and start the session off the UI thread (smolagents and the model load here)."""
-        from ..agent.session import fork_session, resume_session, start_session
+    # -- what screens ask for -------------------------------------------------------------------------------
 
-        if self.own_process:
-            self._spawn_and_attach()
-            return
-        try:
-            if self.fork is not None:
-                sup = fork_session(
-                    self.runtime,
-                    self.fork["parent_id"],
-                    self.fork["step"],
-                    instruction=self.fork.get("instruction"),
-                    model=self.fork.get("model"),
-                    approve="ask",
-                    start=False,
-                    api_base=self.continue_overrides.get("api_base"),
-                    settings_overrides=self.continue_overrides.get("settings"),
-                    ask_again=bool(self.continue_overrides.get("ask_again")),
-                )
-            elif self.resume_id is not None:
-                sup = resume_session(
-                    self.runtime,
-                    self.resume_id,
-                    approve="ask",
-                    start=False,
-                    api_base=self.continue_overrides.get("api_base"),
-                    settings_overrides=self.continue_overrides.get("settings"),
-                    max_steps=self.continue_overrides.get("max_steps"),
-                    ask_again=bool(self.continue_overrides.get("ask_again")),
-                    **({"model": self.options.model} if self.options else {}),
-                )
-            else:
-                sup = start_session(self.runtime, self.options, start=False)
-        except Exception as exc:
-            self._report_start_failure(exc)
-            return
-        if self.resume_id is not None or self.fork is not None:  # show the history the agent remembers
-            self._preloading = True  # the pump leaves new events queued until the history is in
-            model = None
-            try:
-                model = self._history_model(sup.session_id, sup.last_seq)
-            except Exception:  # the run can go on without its history on screen
-                log.exception("loading the session's history failed")
-            self.call_from_thread(self._install_history, model)
-        self.call_from_thread(self._attach, sup)
-        sup.start()
+    def on_switch_session(self, message: SwitchSession) -> None:
+        self.sessions.switch(message.session_id)
 
-    def _spawn_and_attach(self) -> None:
-        """In the worker: start the session in its own process, then attach this window to it."""
-        from ..host import spawn_session
+    def on_resume_session(self, message: ResumeSession) -> None:
+        self.sessions.resume(message.session_id, message.status)
 
-        overrides = {
-            "api_base": self.continue_overrides.get("api_base"),
-            "settings_overrides": self.continue_overrides.get("settings") or None,
-            "approve": "ask",
-            "ask_again": self.continue_overrides.get("ask_again") or None,
-        }
-        if self.resume_id is not None:
-            overrides["max_steps"] = self.continue_overrides.get("max_steps")
-            if self.options is not None:
-                overrides["model"] = self.options.model
-        try:
-            if self.options is not None and self.resume_id is None and self.fork is None:
-                from ..agent.models import check_model
+    def on_fork_session(self, message: ForkSession) -> None:
+        self.sessions.fork(message.parent_id, message.step, message.instruction, message.model)
 
-                check_model(self.options.model, self.options.api_base)  # the reason, here, not in a log
-            session_id = spawn_session(
-                self.runtime.store.home,
-                options=self.options,
-                resume_id=self.resume_id,
-                fork=self.fork,
-                overrides=overrides,
-            )
-        except Exception as exc:
-            self._report_start_failure(exc)
-            return
-        self._attach_to(session_id)
-
-    @work(thread=True, exclusive=True, group="agent")
-    def attach_session(self, session_id: str) -> None:
-        self._attach_to(session_id)
-
-    def _attach_to(self, session_id: str) -> None:
-        """In the worker: connect to the session process, fold the stored history, then stream the rest."""
-        from ..host.client import SessionClient
-        from .history import fold_history
-
-        self._preloading = True  # the pump waits for the history
-        try:
-            client = SessionClient(self.runtime.store.home, session_id)
-        except InternError as exc:
-            self._preloading = False
-            self.call_from_thread(self._attach_failed, exc)
-            return
-        sub = client.bus.subscribe("tui")
-        model = SessionModel(live=True)
-        conn = self.runtime.store.connect()
-        try:
-            fold_history(conn, session_id, model)
-        except Exception:  # the live part still shows; the history is in the store for replay
-            log.exception("loading the session's history failed")
-        finally:
-            conn.close()
-        client.stream(after_seq=model.last_seq)  # what the store did not have yet comes over the socket
-        self.call_from_thread(self._attached, client, sub, model)
-
-    def _attached(self, client, sub, model: SessionModel) -> None:
-        previous = self.client
-        if previous is not None and previous is not client:
-            previous.close()  # switched to another session: detach from the one shown before
-        self.client = self.supervisor = client
-        self.sub = sub
-        self._lost_notified = False
-        self._install_history(model)
-
-    def switch_session(self, session_id: str) -> None:
-        """Show another live session in this window (from the overview). A session running inside this
-        window (--in-process) can't be left without stopping it, so then the way is another terminal."""
-        if self.client is None and self.supervisor is not None and self.supervisor.running:
-            self.notify(
-                f"this window runs its session in-process; follow {session_id} from another terminal: "
-                f"intern-tui attach {session_id}",
-                severity="warning",
-                timeout=8,
-            )
-            return
-        while not isinstance(self.screen, DashboardScreen) or self.screen.mode != "live":
-            self.pop_screen()
-        self.attach_session(session_id)
-
-    @work(thread=True, exclusive=True, group="watch")
-    def watch_other_sessions(self) -> None:
-        """Every few seconds, in a worker: a request waiting in another live session gets a notification
-        (the bell and a toast naming the session); `w` opens the overview to decide it."""
-        from ..store.queries import pending_requests
-
-        if self._connecting():
-            return  # the session this window is starting is not "another" one
-        current = getattr(self.supervisor, "session_id", None)
-        conn = self.runtime.store.connect()
-        try:
-            pending = [p for p in pending_requests(conn) if p["session_id"] != current]
-        finally:
-            conn.close()
-        fresh = [p for p in pending if p["id"] not in self._seen_requests]
-        if not fresh:
-            return
-        from ..host import live_host
-
-        home = self.runtime.store.home
-        fresh = [p for p in fresh if live_host(home, p["session_id"]) is not None]
-        self._seen_requests.update(p["id"] for p in fresh)
-        if fresh:
-            self.call_from_thread(self._announce_elsewhere, fresh)
-
-    def _connecting(self) -> bool:
-        return self._preloading or any(
-            w.group == "agent" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers
-        )
-
-    def _announce_elsewhere(self, requests: list[dict]) -> None:
-        current = getattr(self.supervisor, "session_id", None)
-        requests = [p for p in requests if p["session_id"] != current]
-        if not requests:
-            return
-        self.bell()
-        sessions = sorted({p["session_id"] for p in requests})
-        tools = ", ".join(p["tool"] for p in requests)
-        self.notify(
-            f"{', '.join(sessions)} waits for you ({tools}) — w opens the overview",
-            title="Another session needs you",
-            severity="warning",
-            timeout=10,
-        )
+    def on_open_replay(self, message: OpenReplay) -> None:
+        self.open_replay(message.session_id)
 
     def action_overview(self) -> None:
         if self.runtime is None:
@@ -390,72 +225,12 @@ class InternApp(NavigationMixin, App):
         current = getattr(self.supervisor, "session_id", None)
         self.push_screen(OverviewScreen(self.runtime.store.home, self.runtime.store, current))
 
-    def _attach_failed(self, exc: InternError) -> None:
-        self.notify(
-            exc.message + (f"\n{exc.hint}" if exc.hint else ""),
-            title="Cannot attach",
-            severity="error",
-            timeout=15,
-        )
-
-    def _history_model(self, session_id: str, upto_seq: int) -> SessionModel:
-        """In the worker: fold a resumed or forked session's stored history (it grows with the log, so
-        never on the UI thread)."""
-        from .history import fold_history
-
-        self.runtime.writer.flush()  # events the session emitted while being set up are in the store
-        model = SessionModel(live=True)
-        conn = self.runtime.store.connect()
-        try:
-            fold_history(conn, session_id, model, upto_seq=upto_seq)
-        finally:
-            conn.close()
-        return model
-
-    def _install_history(self, model: SessionModel | None) -> None:
-        """On the UI thread: swap the folded history in; events queued meanwhile follow at the next pump
-        (those at or below its last seq are skipped as known)."""
-        self._preloading = False
-        if model is None:
-            return
-        self.model = model
-        dashboard = self.live_dashboard
-        if dashboard is not None:
-            dashboard.model = model
-            if dashboard.ready:
-                dashboard.refresh_views(
-                    {"stream", "approvals", "files", "jobs", "logs", "metrics", "gpu"}, rebuild=True
-                )
-
-    def _attach(self, sup) -> None:
-        self.supervisor = sup
-
-    def _report_start_failure(self, exc: Exception) -> None:
-        """In the worker: show why the session could not start (a bug too: it must not die silently)."""
-        if not isinstance(exc, InternError):
-            log.exception("starting the session failed")
-            exc = InternError(f"{type(exc).__name__}: {exc}", hint="details in intern-tui.log")
-        self.call_from_thread(self._start_failed, exc)
-
-    def _start_failed(self, exc: InternError) -> None:
-        self.notify(
-            f"{exc.message}" + (f"\n{exc.hint}" if exc.hint else ""),
-            title="Cannot start the agent",
-            severity="error",
-            timeout=15,
-        )
-        if self.resume_id is None and self.fork is None:  # back to the form, with what was typed
-            options = self.options
-            self.ask_for_task(task=options.task if options else "", model=options.model if options else None)
-
     # -- the event pump ---------------------------------------------------------------------------------
 
     def pump(self) -> None:
-        if self._preloading:
+        if self.preloading:
             return
-        if self.client is not None and not self._lost_notified and self.client.wait(0):
-            self._lost_notified = True
-            self._session_process_gone()
+        self.sessions.check_lost()
         events = self.sub.drain(MAX_EVENTS_PER_FRAME) if self.sub is not None else []
         changed = self.model.apply_all(events) if events else set()
         dashboard = self.live_dashboard
@@ -474,18 +249,6 @@ class InternApp(NavigationMixin, App):
             return
         if new_requests:
             self.announce(new_requests)
-
-    def _session_process_gone(self) -> None:
-        client = self.client
-        if client.status in ("done", "failed", "interrupted", "max_steps"):
-            return  # it ended; the header says how
-        sid = client.session_id
-        self.notify(
-            f"the session process of {sid} is gone; the session is resumable: intern-tui resume {sid}",
-            title="Session lost",
-            severity="error",
-            timeout=30,
-        )
 
     def announce(self, requests) -> None:
         """A request needs a human: the bell and a desktop notification (OSC 9). No toast: the header says

@@ -1,15 +1,14 @@
-"""The App's second half: the GPU sampler, the session browser, replay, resume and fork from the UI."""
+"""The App's second half: the GPU sampler, the session browser and replay (resume and fork: controller.py)."""
 
 from __future__ import annotations
 
 from textual import work
 
-from .screens.dashboard import DashboardScreen
-from .state import ACTIVE, SessionModel
+from .state import SessionModel
 
 
 class NavigationMixin:
-    """Mixed into InternApp (which provides runtime, supervisor, model, glyphs, start_agent, notify…)."""
+    """Mixed into InternApp (which provides runtime, supervisor, model, glyphs, notify…)."""
 
     # -- GPU ------------------------------------------------------------------------------------------------
 
@@ -63,44 +62,3 @@ class NavigationMixin:
         screen.loading_total = total if total > model.last_seq else None
         self.push_screen(screen)
         return screen
-
-    def _can_start_here(self) -> bool:
-        if self.supervisor is not None and self.supervisor.running:
-            self.notify(
-                "an agent is already running in this window: interrupt it (x x) first", severity="warning"
-            )
-            return False
-        if self.replay_id is not None:
-            self.notify("this window is a replay; use: intern-tui resume ID", severity="warning")
-            return False
-        return True
-
-    def _fresh_live_dashboard(self) -> None:
-        """Back to an empty live dashboard for a resumed or forked session."""
-        while len(self.screen_stack) > 2:
-            self.pop_screen()
-        self.model = SessionModel(live=True)
-        self.switch_screen(DashboardScreen(self.model, self.glyphs, mode="live"))
-        self.supervisor = None
-
-    def resume_from_browser(self, session_id: str, status: str) -> None:
-        if status in ACTIVE:
-            self.notify(f"{session_id} is {status} in another process", severity="warning")
-            return
-        if not self._can_start_here():
-            return
-        self._fresh_live_dashboard()
-        self.resume_id, self.fork, self.options = session_id, None, None
-        self.continue_overrides = {}  # flags given for another session never apply to this one
-        self.start_agent()
-
-    def fork_from_browser(
-        self, parent_id: str, step: int, instruction: str | None, model: str | None
-    ) -> None:
-        if not self._can_start_here():
-            return
-        self._fresh_live_dashboard()
-        self.fork = {"parent_id": parent_id, "step": step, "instruction": instruction, "model": model}
-        self.resume_id = None
-        self.continue_overrides = {}
-        self.start_agent()

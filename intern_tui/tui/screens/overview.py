@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 
+from ..controller import SwitchSession
 from ..widgets.approvals import estimate_text
 from ..widgets.header import display_model
 from .modals import ReasonModal
@@ -218,7 +219,7 @@ class OverviewScreen(Screen):
         if row["id"] == self.current:
             self.app.pop_screen()
             return
-        self.app.switch_session(row["id"])
+        self.post_message(SwitchSession(row["id"]))
 
     def action_close(self) -> None:
         self.app.pop_screen()

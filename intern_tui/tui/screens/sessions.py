@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label
 
 from ...store.queries import list_sessions
+from ..controller import ForkSession, OpenReplay, ResumeSession
 from ..widgets.header import display_model, fmt_duration
 from .modals import MODAL_CSS, ConfirmModal
 
@@ -202,17 +203,17 @@ class SessionBrowser(Screen):
 
     def action_replay(self) -> None:
         if row := self.selected():
-            self.app.open_replay(row["id"])
+            self.post_message(OpenReplay(row["id"]))
 
     def action_resume(self) -> None:
         if row := self.selected():
-            self.app.resume_from_browser(row["id"], row["status"])
+            self.post_message(ResumeSession(row["id"], row["status"]))
 
     def action_fork(self) -> None:
         if row := self.selected():
             self.app.push_screen(
                 ForkModal(row["id"], row["steps"] or 0, row["model"] or ""),
-                lambda result: result and self.app.fork_from_browser(row["id"], *result),
+                lambda result: result and self.post_message(ForkSession(row["id"], *result)),
             )
 
     def action_rename(self) -> None:
