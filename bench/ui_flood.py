@@ -199,35 +199,60 @@ def in_terminal(seconds: float, rate: int, in_process: bool = False) -> dict:
             "--home", str(Path(tmp) / "home"), *mode, "--model", f"script:{policy}", "flood the log"
         )
         out: dict = {"quiet": {}, "flood": {}}
-        with Terminal(argv, cols=160, rows=45) as term:
-            term.wait_for_text("WAITING FOR APPROVAL", timeout=120)
-            term.settle(0.5)
-            rss0 = rss(term.proc.pid)
+        try:
+            measured = _measure_in(Terminal(argv, cols=160, rows=45), seconds, out, rss, right_pane)
+        finally:
+            stop_sessions(Path(tmp) / "home")  # started in its own process, it outlives the terminal
+        return measured
 
-            def measure(phase: str, until_s: float | None, presses: int) -> None:
-                times: dict[str, list[float]] = {"tab": [], "help": []}
-                deadline = None if until_s is None else time.perf_counter() + until_s
-                i = 0
-                while (deadline is None and i < presses) or (
-                    deadline is not None and time.perf_counter() < deadline
-                ):
-                    key, want = ("m", "metrics") if right_pane(term.text()) == "jobs" else ("j", "jobs")
-                    times["tab"].append(term.key_to_screen(key, lambda s, want=want: right_pane(s) == want))
+
+def stop_sessions(home: Path) -> None:
+    """Stop every session still running in its own process under `home` (what the bench started)."""
+    import subprocess
+
+    from intern_tui.host import live_host
+
+    for path in (home / "run").glob("*.host.json"):
+        session_id = path.name.split(".")[0]
+        if live_host(home, session_id) is not None:
+            subprocess.run(
+                [sys.executable, "-m", "intern_tui", "--home", str(home), "stop", session_id],
+                capture_output=True,
+                timeout=120,
+            )
+
+
+def _measure_in(terminal, seconds: float, out: dict, rss, right_pane) -> dict:
+    """Quiet, then during the flood: tab switches and the help, key to changed screen."""
+    with terminal as term:
+        term.wait_for_text("WAITING FOR APPROVAL", timeout=120)
+        term.settle(0.5)
+        rss0 = rss(term.proc.pid)
+
+        def measure(phase: str, until_s: float | None, presses: int) -> None:
+            times: dict[str, list[float]] = {"tab": [], "help": []}
+            deadline = None if until_s is None else time.perf_counter() + until_s
+            i = 0
+            while (deadline is None and i < presses) or (
+                deadline is not None and time.perf_counter() < deadline
+            ):
+                key, want = ("m", "metrics") if right_pane(term.text()) == "jobs" else ("j", "jobs")
+                times["tab"].append(term.key_to_screen(key, lambda s, want=want: right_pane(s) == want))
+                term.pump(0.05)
+                if i % 3 == 2:
+                    times["help"].append(term.key_to_screen("?", lambda s: "Keys (remap" in s))
+                    times["help"].append(term.key_to_screen("escape", lambda s: "Keys (remap" not in s))
                     term.pump(0.05)
-                    if i % 3 == 2:
-                        times["help"].append(term.key_to_screen("?", lambda s: "Keys (remap" in s))
-                        times["help"].append(term.key_to_screen("escape", lambda s: "Keys (remap" not in s))
-                        term.pump(0.05)
-                    i += 1
-                out[phase] = times
+                i += 1
+            out[phase] = times
 
-            measure("quiet", None, 20)
-            term.press("a")  # approve the launch: the flood starts
-            term.press("j")
-            term.wait_for(lambda s: "log line" in s, timeout=60)
-            measure("flood", seconds * 0.8, 0)
-            out["rss"] = (rss0, rss(term.proc.pid))
-            out["lines_seen"] = term.text().count("log line")
+        measure("quiet", None, 20)
+        term.press("a")  # approve the launch: the flood starts
+        term.press("j")
+        term.wait_for(lambda s: "log line" in s, timeout=60)
+        measure("flood", seconds * 0.8, 0)
+        out["rss"] = (rss0, rss(term.proc.pid))
+        out["lines_seen"] = term.text().count("log line")
     return out
 
 
