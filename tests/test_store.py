@@ -280,3 +280,33 @@ def test_disk_full_keeps_the_batch_and_retries_until_space_returns(home):
         r[0] for r in store.connect().execute("SELECT seq FROM events WHERE session_id='full' ORDER BY seq")
     ]
     assert seqs == list(range(1, 202))
+
+
+def test_the_overview_row_reads_the_newest_jobs_latest_metric_and_the_last_gpu_sample(home):
+    from intern_tui.agent.session import Runtime
+    from intern_tui.store.queries import session_overview
+
+    rt = Runtime.open(home)
+    em = Emitter(rt.bus, "ov")
+    em.emit("session_started", {"task": "t", "model": "script:p.jsonl"})
+    for job in ("job-a", "job-b"):
+        em.emit("job_started", {"job_id": job, "backend": "local", "script": "t.py"})
+        for step in (1, 2, 3):
+            em.emit("job_metric", {"job_id": job, "step": step, "values": {"loss": step / 10, "lr": 1e-5}})
+
+    def gpu(util, job):
+        processes = [{"pid": 1, "job_id": job}] if job else []
+        return {"util_gpu": util, "mem_used": 2**30, "mem_total": 8 * 2**30, "processes": processes}
+
+    em.emit("gpu_sample", {"state": "ok", "gpus": [gpu(90, None), gpu(10, None)]})
+    em.emit("gpu_sample", {"state": "ok", "gpus": [gpu(80, "job-b"), gpu(40, "job-b"), gpu(5, None)]})
+    em.emit("approval_requested", {"id": "ap-1", "tool": "launch_job", "arguments": {"script": "t.py"}})
+    rt.writer.flush()
+    row = session_overview(rt.store.connect(), "ov")
+    assert row["metric"] == {"job_id": "job-b", "step": 3, "name": "loss", "value": 0.3}
+    # only the GPUs the session's jobs run on, from the last sample
+    assert row["gpu"] == {"state": "ok", "gpus": 2, "attributed": True, "util": 60.0,
+                          "mem_used": 2 * 2**30, "mem_total": 16 * 2**30}  # fmt: skip
+    assert [p["tool"] for p in row["pending"]] == ["launch_job"]
+    assert row["pending"][0]["arguments"] == {"script": "t.py"}
+    rt.close()

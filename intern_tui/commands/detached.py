@@ -49,18 +49,16 @@ def run_detached(args: argparse.Namespace, home: Path, **kw) -> int:
 
 
 def newest_live(home: Path) -> str:
-    from ..host import live_host
+    from ..host import live_sessions
     from ..store import open_store
-    from ..store.queries import list_sessions
 
     conn = open_store(home).connect()
     try:
-        rows = list_sessions(conn)
+        live = live_sessions(home, conn)
     finally:
         conn.close()
-    for row in rows:
-        if row["status"] in ("running", "paused", "waiting") and live_host(home, row["id"]):
-            return row["id"]
+    if live:
+        return live[0]
     raise BadInput(
         "no session is running in the background",
         hint='start one with intern-tui run --detach "…", or see intern-tui sessions list',

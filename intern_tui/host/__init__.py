@@ -169,6 +169,13 @@ def live_host(home: Path, session_id: str) -> dict[str, Any] | None:
     return info
 
 
+def live_sessions(home: Path, conn) -> list[str]:
+    """The sessions whose process is alive now, newest first."""
+    from ..store.queries import active_session_ids
+
+    return [sid for sid in active_session_ids(conn) if live_host(home, sid) is not None]
+
+
 def rename_session(store, session_id: str, title: str) -> str:
     """`store.titles.rename_session`, reaching a session that runs in its own process over its socket."""
     from ..store.titles import rename_session as rename

@@ -32,6 +32,17 @@ def list_sessions(conn: sqlite3.Connection, limit: int | None = None) -> list[di
     return _dicts(conn.execute(sql))
 
 
+def active_session_ids(conn: sqlite3.Connection) -> list[str]:
+    """Sessions whose status says a process may be running them (running, paused, waiting), newest first."""
+    return [
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM sessions WHERE status IN ('running', 'paused', 'waiting')"
+            " ORDER BY started_at DESC, id DESC"
+        )
+    ]
+
+
 def resolve_session_id(conn: sqlite3.Connection, ref: str) -> str:
     """A full session id from an id or a unique prefix of one; BadInput when unknown or ambiguous."""
     ref = ref.strip()

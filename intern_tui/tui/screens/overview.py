@@ -32,14 +32,10 @@ COLUMNS = ("session", "status", "step", "GPU", "metric", "waiting", "task")
 
 def live_overview(home: Path, conn) -> list[dict[str, Any]]:
     """The overview rows: sessions whose process is alive now, newest first."""
-    from ...host import live_host
-    from ...store.queries import list_sessions, session_overview
+    from ...host import live_sessions
+    from ...store.queries import session_overview
 
-    rows = []
-    for r in list_sessions(conn):
-        if r["status"] in ("running", "paused", "waiting") and live_host(home, r["id"]) is not None:
-            rows.append(session_overview(conn, r["id"]))
-    return rows
+    return [session_overview(conn, sid) for sid in live_sessions(home, conn)]
 
 
 def gpu_text(gpu: dict[str, Any] | None) -> str:
